@@ -1,0 +1,269 @@
+"""Environment → ``Settings``: every ``VERTEX_LAUNCHER_*`` variable, documented and validated in one place.
+
+Only the composition root (``__main__``/``cli``) calls ``load_settings``; everything else receives the
+``Settings`` object. Sources are the process environment only (no ``.env`` file, no secrets dir), unknown
+``VERTEX_LAUNCHER_*`` names are rejected with a suggestion, and every validation failure becomes one
+``ConfigError`` line naming the variable.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import os
+import re
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+
+from vertex_launcher.errors import ConfigError
+
+PREFIX = "VERTEX_LAUNCHER_"
+
+#: Names Kubernetes injects for a Service called ``vertex-launcher``; never ours, always ignored.
+_SERVICE_LINK = re.compile(rf"^{PREFIX}(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\w+)?)$")
+_REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
+_LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+
+PositiveSeconds = Annotated[float, Field(gt=0)]
+
+
+class Settings(BaseSettings):
+    """One run's configuration. Field names are the variable names without the ``VERTEX_LAUNCHER_`` prefix."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=PREFIX,
+        case_sensitive=False,
+        extra="forbid",
+        frozen=True,
+        validate_default=True,
+    )
+
+    # --- where ---
+    project: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices(f"{PREFIX}PROJECT", "GOOGLE_CLOUD_PROJECT"),
+        description="GCP project id; defaults to GOOGLE_CLOUD_PROJECT, then the ADC project.",
+    )
+    region: str = Field(description="Vertex AI region, e.g. us-central1. Required.")
+
+    # --- what ---
+    job_type: Literal["custom", "pipeline"] = Field(default="custom", description="`custom` or `pipeline`.")
+    spec_file: Path | None = Field(
+        default=None,
+        description="custom: a CustomJobSpec YAML/JSON as `gcloud ai custom-jobs create --config` takes it.",
+    )
+    image_uri: str | None = Field(default=None, description="Container image of the single worker pool.")
+    machine_type: str = Field(default="n1-standard-4", description="Machine type of the single worker pool.")
+    accelerator_type: str | None = Field(default=None, description="e.g. NVIDIA_TESLA_T4.")
+    accelerator_count: int = Field(default=0, ge=0, description="Accelerators per replica.")
+    replica_count: int = Field(default=1, ge=1, description="Replicas of the single worker pool.")
+    command: list[str] | None = Field(default=None, description="JSON list: container command.")
+    args: list[str] | None = Field(default=None, description="JSON list: container args (placeholders allowed).")
+    env: dict[str, str] = Field(default_factory=dict, description="JSON object: container environment.")
+    pipeline_template: str | None = Field(
+        default=None, description="Compiled KFP pipeline: local path, gs://…, or https://<region>-kfp.pkg.dev/…"
+    )
+    pipeline_parameters: dict[str, Any] = Field(
+        default_factory=dict, description="JSON object of pipeline parameter values (placeholders allowed)."
+    )
+    pipeline_root: str | None = Field(default=None, description="gs://… pipeline output root.")
+    service_account: str | None = Field(default=None, description="Service account the Vertex job runs as.")
+    display_name: str | None = Field(
+        default=None, description="Display name template; default `{{schedule_name}}-{{scheduled_time:%Y%m%d-%H%M}}`."
+    )
+    labels: dict[str, str] = Field(default_factory=dict, description="JSON object merged into the job's labels.")
+
+    # --- how ---
+    wait: bool = Field(default=True, description="true: watch to the end; false: submit and exit 0.")
+    timeout_seconds: PositiveSeconds | None = Field(
+        default=None, description="Launcher-side limit on watching; on expiry act as ON_TERMINATE says (exit 4)."
+    )
+    poll_initial_seconds: PositiveSeconds = Field(default=10.0, description="Shortest pause between GETs.")
+    poll_max_seconds: PositiveSeconds = Field(default=300.0, description="Longest pause between GETs.")
+    on_terminate: Literal["cancel", "detach"] = Field(
+        default="cancel", description="On SIGTERM/SIGINT or timeout: `cancel` or `detach` the Vertex job."
+    )
+    cancel_grace_seconds: PositiveSeconds = Field(
+        default=20.0,
+        description="How long to wait for a requested cancel to show (CANCELLING/CANCELLED); keep it below "
+        "the pod's terminationGracePeriodSeconds.",
+    )
+    transient_retry_seconds: PositiveSeconds = Field(
+        default=600.0,
+        description="How long consecutive transient API errors are retried before exit 5.",
+    )
+    concurrency_policy: Literal["Allow", "Forbid", "Replace"] = Field(
+        default="Forbid", description="Earlier run of the schedule still active: Allow, Forbid (skip), Replace."
+    )
+    heartbeat_seconds: PositiveSeconds = Field(
+        default=600.0, description="Log a heartbeat this often while the job's state does not change."
+    )
+
+    # --- identity of the run ---
+    schedule_name: str | None = Field(default=None, description="Stable schedule name; default from K8S_JOB_NAME.")
+    k8s_job_name: str | None = Field(default=None, description="Downward API: the Kubernetes Job name.")
+    k8s_job_uid: str | None = Field(default=None, description="Downward API: the Kubernetes Job uid.")
+    k8s_namespace: str | None = Field(default=None, description="Downward API: the namespace.")
+    run_key: str | None = Field(default=None, description="Idempotency key; default K8S_JOB_UID, else fresh.")
+    scheduled_time: datetime | None = Field(
+        default=None, description="RFC 3339 logical time; default from the Job name suffix, else now."
+    )
+
+    # --- API and identity ---
+    api_endpoint: str | None = Field(default=None, description="host:port of the Vertex API.")
+    api_insecure: bool = Field(default=False, description="Plaintext gRPC to API_ENDPOINT (credentials still sent).")
+    api_insecure_remote: bool = Field(
+        default=False, description="Allow API_INSECURE toward a non-loopback host (e.g. an in-cluster emulator)."
+    )
+    credentials: Literal["adc", "anonymous"] = Field(default="adc", description="`anonymous`: emulator demos only.")
+    impersonate_service_account: str | None = Field(default=None, description="Act as this SA on top of ADC.")
+    credentials_wait_seconds: float = Field(
+        default=30.0, ge=0, description="How long to retry ADC discovery and the first token (metadata startup race)."
+    )
+
+    # --- logging ---
+    log_format: Literal["json", "console"] = Field(default="json", description="`json` or `console`.")
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Threshold.")
+    log_sink: Literal["stdout", "cloud-logging"] = Field(default="stdout", description="`cloud-logging`: Logging API.")
+    logging_api_endpoint: str | None = Field(default=None, description="host:port of the Cloud Logging API.")
+    termination_message_path: Path | None = Field(
+        default=None, description="Where the result JSON goes; default /dev/termination-log when writable."
+    )
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Keyword arguments (tests) and the environment; never a stray .env file."""
+        return (init_settings, env_settings)
+
+    @field_validator("job_type", "on_terminate", "credentials", "log_format", "log_sink", mode="before")
+    @classmethod
+    def _lower(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _upper(cls, value: object) -> object:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator("concurrency_policy", mode="before")
+    @classmethod
+    def _title(cls, value: object) -> object:
+        return value.strip().capitalize() if isinstance(value, str) else value
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str) -> str:
+        if not _REGION.match(value):
+            msg = f"{value!r} is not a region name like us-central1"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("pipeline_root")
+    @classmethod
+    def _gcs(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("gs://"):
+            msg = f"{value!r} must start with gs://"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("labels")
+    @classmethod
+    def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
+        for key in value:
+            if not _LABEL_KEY.match(key):
+                msg = f"label key {key!r} must be lowercase letters, digits, - or _, start with a letter, ≤ 63 chars"
+                raise ValueError(msg)
+        return value
+
+    @field_validator("scheduled_time")
+    @classmethod
+    def _aware(cls, value: datetime | None) -> datetime | None:
+        if value is not None and value.tzinfo is None:
+            msg = "needs a UTC offset (RFC 3339), e.g. 2026-01-31T02:00:00Z"
+            raise ValueError(msg)
+        return value.astimezone(UTC) if value is not None else None
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.poll_max_seconds < self.poll_initial_seconds:
+            msg = "POLL_MAX_SECONDS must be ≥ POLL_INITIAL_SECONDS"
+            raise ValueError(msg)
+        if self.job_type == "pipeline" and not self.pipeline_template:
+            msg = "PIPELINE_TEMPLATE is required when JOB_TYPE=pipeline"
+            raise ValueError(msg)
+        if self.job_type == "custom" and not (self.spec_file or self.image_uri):
+            msg = "JOB_TYPE=custom needs SPEC_FILE or IMAGE_URI"
+            raise ValueError(msg)
+        if self.job_type == "custom" and self.spec_file and self.image_uri:
+            msg = "set SPEC_FILE or IMAGE_URI, not both"
+            raise ValueError(msg)
+        if self.api_insecure and not self.api_endpoint:
+            msg = "API_INSECURE needs API_ENDPOINT"
+            raise ValueError(msg)
+        if (self.accelerator_type is None) != (self.accelerator_count == 0):
+            msg = "ACCELERATOR_TYPE and ACCELERATOR_COUNT go together"
+            raise ValueError(msg)
+        return self
+
+
+def setting_names() -> list[str]:
+    """Every environment variable name Settings reads (prefix included), for docs and manifest checks."""
+    return [f"{PREFIX}{name.upper()}" for name in Settings.model_fields]
+
+
+def _check_unknown(environ: Mapping[str, str]) -> None:
+    known = set(setting_names())
+    for name in sorted(environ):
+        if name.startswith(PREFIX) and name not in known and not _SERVICE_LINK.match(name):
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            msg = f"{name}: unknown variable{hint}"
+            raise ConfigError(msg)
+
+
+def _describe(error: dict[str, Any]) -> str:
+    loc = error.get("loc") or ()
+    field = str(loc[0]) if loc else ""
+    name = f"{PREFIX}{field.upper()}" if field else "configuration"
+    message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
+    if error.get("type") == "missing":
+        message = "is required"
+    value = error.get("input")
+    shown = ""
+    if isinstance(value, str | int | float) and error.get("type") != "missing" and repr(value) not in message:
+        shown = f" (got {value!r})"
+    if not field:
+        return message
+    return f"{name}: {message}{shown}"
+
+
+def load_settings() -> Settings:
+    """Build Settings from the process environment; any problem is one ConfigError naming the variable."""
+    _check_unknown(os.environ)
+    # pydantic-settings decodes JSON fields itself; check them first so the message names the variable.
+    for name in ("command", "args", "env", "pipeline_parameters", "labels"):
+        raw = os.environ.get(f"{PREFIX}{name.upper()}")
+        if raw is not None:
+            try:
+                json.loads(raw)
+            except json.JSONDecodeError as exc:
+                msg = f"{PREFIX}{name.upper()}: not valid JSON ({exc.msg} at position {exc.pos})"
+                raise ConfigError(msg) from None
+    try:
+        return Settings()  # type: ignore[call-arg]
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc.errors()[0])) from None
+    except SettingsError as exc:
+        raise ConfigError(str(exc)) from None
