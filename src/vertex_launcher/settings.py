@@ -233,7 +233,7 @@ def _check_unknown(environ: Mapping[str, str]) -> None:
             raise ConfigError(msg)
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: Mapping[str, Any]) -> str:
     loc = error.get("loc") or ()
     field = str(loc[0]) if loc else ""
     name = f"{PREFIX}{field.upper()}" if field else "configuration"
@@ -264,6 +264,6 @@ def load_settings() -> Settings:
     try:
         return Settings()  # type: ignore[call-arg]
     except ValidationError as exc:
-        raise ConfigError(_describe(exc.errors()[0])) from None
+        raise ConfigError(_describe(dict(exc.errors()[0]))) from None
     except SettingsError as exc:
         raise ConfigError(str(exc)) from None

@@ -1,0 +1,107 @@
+"""The launcher's view of Vertex jobs: request, snapshot and the backend seam, free of any vendor type.
+
+``spec`` builds a ``JobRequest``; ``vertex`` implements ``JobBackend`` with the GAPIC clients and returns
+``JobView`` snapshots; ``watch`` drives a ``JobBackend`` and never sees a protobuf.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Protocol
+from urllib.parse import quote
+
+JobKind = Literal["custom", "pipeline"]
+
+RUN_LABEL = "vertex-launcher-run"
+SCHEDULE_LABEL = "vertex-launcher-schedule"
+NAMESPACE_LABEL = "k8s-namespace"
+
+
+@dataclass(frozen=True)
+class JobRequest:
+    """Everything needed to create (or find) this run's job. ``body`` is the REST JSON of a CustomJob/PipelineJob."""
+
+    kind: JobKind
+    parent: str
+    body: dict[str, Any]
+    run_label: str
+    schedule_label: str
+    pipeline_job_id: str | None = None
+
+    @property
+    def project(self) -> str:
+        """The project segment of the parent."""
+        return self.parent.split("/")[1]
+
+    @property
+    def region(self) -> str:
+        """The location segment of the parent."""
+        return self.parent.split("/")[3]
+
+
+@dataclass(frozen=True)
+class JobView:
+    """A snapshot of one Vertex job."""
+
+    name: str
+    state: str
+    display_name: str = ""
+    labels: dict[str, str] = field(default_factory=dict)
+    create_time: str | None = None
+    start_time: str | None = None
+    end_time: str | None = None
+    error: dict[str, Any] | None = None
+    tasks: dict[str, Any] | None = None
+
+    @property
+    def job_id(self) -> str:
+        """The last segment of the resource name."""
+        return self.name.rsplit("/", 1)[-1]
+
+
+class JobBackend(Protocol):
+    """The Vertex job API as the watch loop needs it. Errors are ``vertex_launcher.errors`` types."""
+
+    def find_run(self, request: JobRequest) -> list[JobView]:
+        """Jobs carrying this run's label (newest first)."""
+        ...
+
+    def list_active(self, request: JobRequest) -> list[JobView]:
+        """Non-terminal jobs of this schedule made by other runs."""
+        ...
+
+    def create(self, request: JobRequest) -> JobView:
+        """Submit the job once; never retried here."""
+        ...
+
+    def get(self, name: str) -> JobView:
+        """The job's current snapshot."""
+        ...
+
+    def cancel(self, name: str) -> None:
+        """Ask Vertex to cancel; ApiError(code=FAILED_PRECONDITION) when it has already ended."""
+        ...
+
+
+def console_url(kind: JobKind, name: str, project: str | None = None) -> str:
+    """The Cloud Console page of a job resource name."""
+    parts = name.split("/")
+    project = project or parts[1]
+    location, job_id = parts[3], parts[-1]
+    if kind == "pipeline":
+        return (
+            f"https://console.cloud.google.com/vertex-ai/locations/{location}/pipelines/runs/{job_id}?project={project}"
+        )
+    return f"https://console.cloud.google.com/vertex-ai/locations/{location}/training/{job_id}/cpu?project={project}"
+
+
+def logs_url(kind: JobKind, name: str, project: str | None = None) -> str:
+    """A Logs Explorer URL with the job's own logs."""
+    parts = name.split("/")
+    project = project or parts[1]
+    job_id = parts[-1]
+    if kind == "pipeline":
+        query = f'labels."ml.googleapis.com/pipeline_job_id"="{job_id}"'
+    else:
+        query = f'resource.type="ml_job"\nresource.labels.job_id="{job_id}"'
+    return f"https://console.cloud.google.com/logs/query;query={quote(query, safe='')}?project={project}"

@@ -1,0 +1,284 @@
+"""The Vertex AI adapter: the launcher's only import of ``google.cloud.aiplatform*``.
+
+``canonical`` checks a ``JobRequest`` body against the real protobuf types (and is all ``render`` needs);
+``GapicBackend`` implements ``jobs.JobBackend`` with the ``aiplatform_v1`` GAPIC clients over gRPC and translates
+``google.api_core`` exceptions into ``vertex_launcher.errors``. Built by the composition root; used by ``watch``.
+The GAPIC package is imported lazily, so ``--help`` and configuration errors never pay for it (~1 s, ~100 MB).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import Counter
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING, Any
+
+from google.api_core import exceptions as gexc
+from google.protobuf import json_format
+
+from vertex_launcher.errors import (
+    AlreadyExistsError,
+    ApiError,
+    AuthError,
+    ConfigError,
+    LauncherError,
+    NotFoundError,
+    QuotaExceededError,
+    TransientApiError,
+)
+from vertex_launcher.jobs import JobKind, JobRequest, JobView
+from vertex_launcher.result import ACTIVE_STATES
+
+if TYPE_CHECKING:
+    import grpc
+    from google.auth.credentials import Credentials
+
+#: Deadline of one API call; a create that outlives it is "ambiguous" and followed by a lookup.
+CALL_TIMEOUT_SECONDS = 30.0
+
+_TRANSIENT = (
+    gexc.ServiceUnavailable,
+    gexc.DeadlineExceeded,
+    gexc.GatewayTimeout,
+    gexc.InternalServerError,
+    gexc.Aborted,
+    gexc.Unknown,
+    gexc.BadGateway,
+)
+
+
+def _message_type(kind: JobKind) -> Any:
+    from google.cloud.aiplatform_v1.types import custom_job, pipeline_job
+
+    return custom_job.CustomJob if kind == "custom" else pipeline_job.PipelineJob
+
+
+def canonical(request: JobRequest) -> dict[str, Any]:
+    """The request body as Vertex will read it (REST JSON); ConfigError naming the field Vertex would not know."""
+    message_type = _message_type(request.kind)
+    try:
+        message = json_format.ParseDict(request.body, message_type.pb(message_type()))
+    except json_format.ParseError as exc:
+        source = "VERTEX_LAUNCHER_SPEC_FILE" if request.kind == "custom" else "VERTEX_LAUNCHER_PIPELINE_TEMPLATE"
+        msg = f"{source}: {exc}".replace("google.cloud.aiplatform.v1.", "")
+        raise ConfigError(msg) from None
+    return dict(json_format.MessageToDict(message))
+
+
+def create_request_json(request: JobRequest) -> dict[str, Any]:
+    """The full create request, as ``render`` prints it."""
+    if request.kind == "custom":
+        return {"method": "JobService.CreateCustomJob", "parent": request.parent, "customJob": canonical(request)}
+    return {
+        "method": "PipelineService.CreatePipelineJob",
+        "parent": request.parent,
+        "pipelineJobId": request.pipeline_job_id,
+        "pipelineJob": canonical(request),
+    }
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True when ``host:port`` names this machine."""
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def insecure_channel(endpoint: str, credentials: Credentials) -> grpc.Channel:
+    """A plaintext gRPC channel that still sends the credentials' bearer token (emulators, local proxies)."""
+    import grpc
+    from google.auth.transport import requests as auth_requests
+
+    class _Auth(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
+        def __init__(self) -> None:
+            self._request = auth_requests.Request()
+
+        def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
+            headers: dict[str, str] = {}
+            credentials.before_request(  # type: ignore[no-untyped-call]
+                self._request, "POST", f"http://{endpoint}{details.method}", headers
+            )
+            metadata = list(details.metadata or []) + [(k.lower(), v) for k, v in headers.items()]
+            return continuation(details._replace(metadata=metadata), request)
+
+    return grpc.intercept_channel(grpc.insecure_channel(endpoint), _Auth())
+
+
+class GapicBackend:
+    """``JobBackend`` over ``JobServiceClient`` (custom) or ``PipelineServiceClient`` (pipeline)."""
+
+    def __init__(
+        self, *, kind: JobKind, region: str, credentials: Credentials, endpoint: str | None, insecure: bool
+    ) -> None:
+        self.kind = kind
+        endpoint = endpoint or f"{region}-aiplatform.googleapis.com"
+        if kind == "custom":
+            from google.cloud.aiplatform_v1.services import job_service as service
+        else:
+            from google.cloud.aiplatform_v1.services import pipeline_service as service  # type: ignore[no-redef]
+        client_cls: Any = service.JobServiceClient if kind == "custom" else service.PipelineServiceClient  # type: ignore[attr-defined]
+        if insecure:
+            transport_cls = client_cls.get_transport_class("grpc")
+            transport = transport_cls(channel=insecure_channel(endpoint, credentials))
+            self._client: Any = client_cls(transport=transport)
+        else:
+            self._client = client_cls(credentials=credentials, client_options={"api_endpoint": endpoint})
+        self._noun = "custom_job" if kind == "custom" else "pipeline_job"
+        self._state_prefix = "JOB_STATE_" if kind == "custom" else "PIPELINE_STATE_"
+
+    # --- JobBackend ---
+    def find_run(self, request: JobRequest) -> list[JobView]:
+        """See ``JobBackend``."""
+        return self._list(request.parent, f'labels.vertex-launcher-run="{request.run_label}"')
+
+    def list_active(self, request: JobRequest) -> list[JobView]:
+        """See ``JobBackend``: filtered by schedule label and state on the server, checked again here."""
+        states = " OR ".join(f'state="{self._state_prefix}{s}"' for s in ACTIVE_STATES if self._valid_state(s))
+        found = self._list(request.parent, f'labels.vertex-launcher-schedule="{request.schedule_label}" AND ({states})')
+        return [
+            job
+            for job in found
+            if job.labels.get("vertex-launcher-run") != request.run_label
+            and job.state.removeprefix(self._state_prefix) in ACTIVE_STATES
+        ]
+
+    def create(self, request: JobRequest) -> JobView:
+        """See ``JobBackend``. Failures that may have reached the server come back as ambiguous."""
+        message_type = _message_type(self.kind)
+        job = message_type.wrap(json_format.ParseDict(request.body, message_type.pb(message_type())))
+        if self.kind == "custom":
+            call = lambda: self._client.create_custom_job(  # noqa: E731
+                parent=request.parent, custom_job=job, retry=None, timeout=CALL_TIMEOUT_SECONDS
+            )
+        else:
+            call = lambda: self._client.create_pipeline_job(  # noqa: E731
+                parent=request.parent,
+                pipeline_job=job,
+                pipeline_job_id=request.pipeline_job_id,
+                retry=None,
+                timeout=CALL_TIMEOUT_SECONDS,
+            )
+        return self._view(_call(call, create=True))
+
+    def get(self, name: str) -> JobView:
+        """See ``JobBackend``."""
+        method = getattr(self._client, f"get_{self._noun}")
+        return self._view(_call(lambda: method(name=name, retry=None, timeout=CALL_TIMEOUT_SECONDS)))
+
+    def cancel(self, name: str) -> None:
+        """See ``JobBackend``."""
+        method = getattr(self._client, f"cancel_{self._noun}")
+        _call(lambda: method(name=name, retry=None, timeout=CALL_TIMEOUT_SECONDS))
+
+    # --- helpers ---
+    def _valid_state(self, state: str) -> bool:
+        return self.kind == "custom" or state not in ("UPDATING",)
+
+    def _list(self, parent: str, filter_: str) -> list[JobView]:
+        method = getattr(self._client, f"list_{self._noun}s")
+        pages = _call(
+            lambda: method(request={"parent": parent, "filter": filter_}, retry=None, timeout=CALL_TIMEOUT_SECONDS)
+        )
+        return [self._view(job) for job in _call(lambda: list(pages))]
+
+    def _view(self, job: Any) -> JobView:
+        error = None
+        if job.error and job.error.code:
+            error = {"code": job.error.code, "message": job.error.message}
+        return JobView(
+            name=job.name,
+            state=job.state.name,
+            display_name=job.display_name,
+            labels=dict(job.labels),
+            create_time=_time(job.create_time),
+            start_time=_time(job.start_time),
+            end_time=_time(job.end_time),
+            error=error,
+            tasks=_task_summary(job.job_detail.task_details) if self.kind == "pipeline" else None,
+        )
+
+
+def _time(value: Any) -> str | None:
+    return value.isoformat().replace("+00:00", "Z") if value else None
+
+
+def _task_summary(tasks: Iterable[Any]) -> dict[str, Any] | None:
+    tasks = list(tasks)
+    if not tasks:
+        return None
+    states = Counter(task.state.name for task in tasks)
+    failed = sorted(task.task_name for task in tasks if task.state.name == "FAILED")
+    return {"counts": dict(sorted(states.items())), "failed": failed}
+
+
+def _call(fn: Callable[[], Any], *, create: bool = False) -> Any:
+    from google.auth import exceptions as auth_exceptions
+
+    try:
+        return fn()
+    except gexc.GoogleAPICallError as exc:
+        raise translate(exc, create=create) from None
+    except auth_exceptions.RefreshError as exc:
+        msg = f"could not refresh the access token: {exc.args[0] if exc.args else exc}"
+        raise AuthError(msg) from None
+    except auth_exceptions.TransportError as exc:
+        msg = f"could not reach the token endpoint: {exc.args[0] if exc.args else exc}"
+        raise TransientApiError(msg, code="UNAVAILABLE") from None
+
+
+def _retry_after(exc: gexc.GoogleAPICallError) -> float | None:
+    from google.rpc import error_details_pb2
+
+    for detail in exc.details or ():
+        if isinstance(detail, error_details_pb2.RetryInfo):
+            return float(detail.retry_delay.ToTimedelta().total_seconds())
+    return None
+
+
+def _quota_metric(exc: gexc.GoogleAPICallError) -> str | None:
+    from google.rpc import error_details_pb2
+
+    for detail in exc.details or ():
+        if isinstance(detail, error_details_pb2.QuotaFailure) and detail.violations:
+            return str(detail.violations[0].subject or detail.violations[0].description)
+    message = exc.message or ""
+    if "exceed quota limits" in message:
+        return message.rsplit(":", 1)[-1].strip()
+    return None
+
+
+def translate(exc: gexc.GoogleAPICallError, *, create: bool = False) -> LauncherError:  # noqa: PLR0911 - a table
+    """One API error → the launcher error that says what happened and whether a retry can help."""
+    code = getattr(exc.grpc_status_code, "name", None) or type(exc).__name__
+    text = f"{code}: {exc.message}"
+    if isinstance(exc, gexc.Unauthenticated | gexc.PermissionDenied | gexc.Forbidden):
+        return AuthError(f"Vertex AI refused the call ({text})", code=code)
+    if isinstance(exc, gexc.InvalidArgument | gexc.BadRequest) and "act as" in (exc.message or "").lower():
+        msg = (
+            f"Vertex AI answered INVALID_ARGUMENT, which is how it reports a missing iam.serviceAccounts.actAs "
+            f"permission on the job's service account: grant roles/iam.serviceAccountUser on it ({exc.message})"
+        )
+        return AuthError(msg, code=code)
+    if isinstance(exc, gexc.TooManyRequests | gexc.ResourceExhausted):
+        retry_after = _retry_after(exc)
+        metric = _quota_metric(exc) if create and retry_after is None else None
+        if metric:
+            return QuotaExceededError(f"Vertex AI quota exceeded: {metric} ({text})", code=code)
+        return TransientApiError(f"rate limited ({text})", code=code, retry_after=retry_after)
+    if isinstance(exc, _TRANSIENT):
+        return TransientApiError(text, code=code, retry_after=_retry_after(exc), ambiguous=create)
+    if isinstance(exc, gexc.AlreadyExists | gexc.Conflict):
+        return AlreadyExistsError(text, code=code)
+    if isinstance(exc, gexc.NotFound) and not create:
+        return NotFoundError(text, code=code)
+    if isinstance(
+        exc, gexc.InvalidArgument | gexc.BadRequest | gexc.FailedPrecondition | gexc.NotFound | gexc.OutOfRange
+    ):
+        if isinstance(exc, gexc.FailedPrecondition) and not create:
+            return ApiError(text, code=code)
+        return ConfigError(f"Vertex AI rejected the request ({text})", code=code)
+    return ApiError(text, code=code)
