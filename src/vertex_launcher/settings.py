@@ -9,6 +9,7 @@ Only the composition root (``__main__``/``cli``) calls ``load_settings``; everyt
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import os
 import re
@@ -212,10 +213,27 @@ class Settings(BaseSettings):
         if self.api_insecure and not self.api_endpoint:
             msg = "API_INSECURE needs API_ENDPOINT"
             raise ValueError(msg)
+        if self.api_insecure and not self.api_insecure_remote and not is_loopback(self.api_endpoint or ""):
+            msg = (
+                f"API_INSECURE toward {self.api_endpoint!r} (not this machine) would send credentials in plaintext; "
+                "set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted (e.g. an in-cluster emulator)"
+            )
+            raise ValueError(msg)
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
             msg = "ACCELERATOR_TYPE and ACCELERATOR_COUNT go together"
             raise ValueError(msg)
         return self
+
+
+def is_loopback(endpoint: str) -> bool:
+    """True when ``host:port`` names this machine."""
+    host = endpoint.rsplit(":", 1)[0].strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def setting_names() -> list[str]:

@@ -8,7 +8,6 @@ The GAPIC package is imported lazily, so ``--help`` and configuration errors nev
 
 from __future__ import annotations
 
-import ipaddress
 from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
@@ -75,17 +74,6 @@ def create_request_json(request: JobRequest) -> dict[str, Any]:
         "pipelineJobId": request.pipeline_job_id,
         "pipelineJob": canonical(request),
     }
-
-
-def is_loopback(endpoint: str) -> bool:
-    """True when ``host:port`` names this machine."""
-    host = endpoint.rsplit(":", 1)[0].strip("[]")
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def insecure_channel(endpoint: str, credentials: Credentials) -> grpc.Channel:

@@ -15,6 +15,7 @@ from typing import Any, Literal, TypeVar
 
 import structlog
 
+from vertex_launcher.clock import Clock
 from vertex_launcher.errors import AlreadyExistsError, ApiError, LauncherError, NotFoundError, TransientApiError
 from vertex_launcher.jobs import JobBackend, JobRequest, JobView, console_url, logs_url
 from vertex_launcher.poll import PollSchedule
@@ -63,7 +64,7 @@ class Watcher:
         self,
         *,
         backend: JobBackend,
-        clock: Any,
+        clock: Clock,
         policy: Policy,
         rng: random.Random | None = None,
         project: str | None = None,

@@ -1,0 +1,223 @@
+"""The composition root: Settings → logging → signals → identity → backend → run → result → exit code.
+
+The only module that reads the environment, installs signal handlers and builds the real adapters; everything
+below gets them as arguments. ``main`` is the console script ``vertex-launcher`` and ``python -m vertex_launcher``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import signal
+import sys
+from importlib import metadata
+from types import FrameType
+from typing import Any
+
+import structlog
+
+from vertex_launcher import cli
+from vertex_launcher.clock import SystemClock
+from vertex_launcher.errors import ConfigError, LauncherError
+from vertex_launcher.logs import LogPipeline, configure_logging
+from vertex_launcher.poll import PollSchedule
+from vertex_launcher.result import ExitCode, Outcome, RunResult, write_termination_message
+from vertex_launcher.settings import PREFIX, Settings, load_settings
+from vertex_launcher.spec import Run, build_request, describe_run
+
+log = structlog.get_logger("vertex_launcher")
+
+
+def version() -> str:
+    """The installed package version."""
+    try:
+        return metadata.version("vertex-launcher")
+    except metadata.PackageNotFoundError:
+        return "0+unknown"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the process exit code."""
+    invocation = cli.parse(sys.argv[1:] if argv is None else argv)
+    if invocation.command == "emulator":
+        from vertex_launcher.emulator import main as emulator_main
+
+        return emulator_main(invocation.rest)
+    if invocation.command == "version":
+        print(version())
+        return 0
+    clock = SystemClock()
+    _install_signal_handlers(clock)
+    fmt = os.environ.get(f"{PREFIX}LOG_FORMAT", "json").lower()
+    logs = configure_logging(fmt="console" if fmt == "console" else "json", level="INFO", labels={})
+    started = clock.monotonic()
+    settings: Settings | None = None
+    result: RunResult
+    try:
+        settings = load_settings()
+        logs = configure_logging(fmt=settings.log_format, level=settings.log_level, labels={})
+        run = describe_run(settings, clock.now())
+        logs.bind_labels(**_labels(run))
+        if invocation.command == "render":
+            return _render(settings, run)
+        result = _launch(invocation.command, settings, run, clock, logs)
+    except LauncherError as exc:
+        if isinstance(exc, ConfigError):
+            print(f"vertex-launcher: configuration error: {exc.message}", file=sys.stderr)
+        result = _error_result(exc, stopped=clock.stop_reason)
+    try:
+        _finish(result, settings, duration=clock.monotonic() - started)
+    finally:
+        logs.close()
+    return int(result.exit_code)
+
+
+def _install_signal_handlers(clock: SystemClock) -> None:
+    def handler(signum: int, _frame: FrameType | None) -> None:
+        clock.request_stop(signal.Signals(signum).name)
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+
+
+def _labels(run: Run) -> dict[str, str]:
+    labels = {"run_key": run.key, "schedule": run.schedule}
+    if run.namespace:
+        labels["namespace"] = run.namespace
+    return labels
+
+
+def _render(settings: Settings, run: Run) -> int:
+    from vertex_launcher.templates import make_loader
+    from vertex_launcher.vertex import create_request_json
+
+    request = build_request(settings, run, project=settings.project, load_template=make_loader(None))
+    print(json.dumps(create_request_json(request), indent=2, sort_keys=True))
+    return 0
+
+
+def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs: LogPipeline) -> RunResult:
+    from vertex_launcher.auth import resolve_identity
+    from vertex_launcher.templates import gcs_reader, make_loader
+    from vertex_launcher.vertex import GapicBackend, canonical
+    from vertex_launcher.watch import Policy, Watcher
+
+    # Everything that can be checked offline is checked before credentials are even looked for.
+    canonical(build_request(settings, run, project=settings.project, load_template=make_loader(None)))
+    log.info("configuration loaded", **_summary(settings, run))
+    if run.key_is_fresh:
+        log.warning("no RUN_KEY or K8S_JOB_UID: a retried pod cannot find this run's job (fine for a one-off)")
+    if settings.api_insecure and settings.api_insecure_remote:
+        log.warning("plaintext gRPC toward a remote endpoint (API_INSECURE_REMOTE)", api_endpoint=settings.api_endpoint)
+    identity = resolve_identity(settings, clock=clock)
+    project = settings.project or identity.project
+    log.info(
+        "credentials ready",
+        credential_source=identity.source,
+        principal=identity.principal,
+        project=project,
+    )
+    if not project:
+        msg = "VERTEX_LAUNCHER_PROJECT: not set, and the credentials name no project (set it or GOOGLE_CLOUD_PROJECT)"
+        raise ConfigError(msg)
+    if settings.log_sink == "cloud-logging":
+        logs.attach_cloud_logging(
+            credentials=identity.credentials,
+            project=project,
+            endpoint=settings.logging_api_endpoint,
+            insecure=settings.api_insecure,
+        )
+    request = build_request(
+        settings, run, project=project, load_template=make_loader(gcs_reader(identity.credentials, project))
+    )
+    canonical(request)
+    if command == "doctor":
+        from vertex_launcher.doctor import run_doctor
+
+        return run_doctor(settings=settings, identity=identity, request=request)
+    backend = GapicBackend(
+        kind=request.kind,
+        region=settings.region,
+        credentials=identity.credentials,
+        endpoint=settings.api_endpoint,
+        insecure=settings.api_insecure,
+    )
+    policy = Policy(
+        wait=settings.wait,
+        timeout=settings.timeout_seconds,
+        on_terminate=settings.on_terminate,
+        concurrency=settings.concurrency_policy,
+        schedule=PollSchedule(initial=settings.poll_initial_seconds, maximum=settings.poll_max_seconds),
+        cancel_grace=settings.cancel_grace_seconds,
+        transient_budget=settings.transient_retry_seconds,
+        heartbeat=settings.heartbeat_seconds,
+    )
+    watcher = Watcher(
+        backend=backend,
+        clock=clock,
+        policy=policy,
+        rng=random.Random(),
+        project=project,
+        on_job=lambda name: logs.bind_labels(job=name),
+    )
+    return watcher.run(request)
+
+
+def _summary(settings: Settings, run: Run) -> dict[str, Any]:
+    """What this run will do, without values that could hold secrets (ENV values, parameters)."""
+    what = {
+        "custom": {"image_uri": settings.image_uri, "spec_file": str(settings.spec_file or "") or None},
+        "pipeline": {
+            "pipeline_template": settings.pipeline_template,
+            "parameters": sorted(settings.pipeline_parameters),
+        },
+    }[settings.job_type]
+    return {
+        "job_type": settings.job_type,
+        "project": settings.project,
+        "region": settings.region,
+        "schedule": run.schedule,
+        "run_key": run.key,
+        "scheduled_time": run.scheduled_time.isoformat(),
+        "wait": settings.wait,
+        "timeout_seconds": settings.timeout_seconds,
+        "on_terminate": settings.on_terminate,
+        "concurrency_policy": settings.concurrency_policy,
+        "api_endpoint": settings.api_endpoint,
+        "env_names": sorted(settings.env),
+        **{k: v for k, v in what.items() if v},
+    }
+
+
+def _error_result(exc: LauncherError, *, stopped: str | None) -> RunResult:
+    if stopped is not None and not isinstance(exc, ConfigError):
+        return RunResult(
+            outcome=Outcome.CANCELLED,
+            exit_code=ExitCode.TERMINATED,
+            details={"stopped_by": stopped, "error": {"code": exc.code, "message": exc.message}},
+        )
+    return RunResult(
+        outcome=Outcome.ERROR,
+        exit_code=exc.exit_code,
+        details={"error": {"code": exc.code, "message": exc.message}, "reason": type(exc).__name__},
+    )
+
+
+def _finish(result: RunResult, settings: Settings | None, *, duration: float) -> None:
+    record = {"message": "run finished", **result.record(duration_seconds=duration), "launcher_version": version()}
+    fields = {k: v for k, v in record.items() if k != "message"}
+    if result.exit_code == ExitCode.OK:
+        log.info("run finished", **fields)
+    elif result.exit_code == ExitCode.TERMINATED:
+        log.warning("run finished", **fields)
+    else:
+        log.error("run finished", **fields)
+    try:
+        write_termination_message(settings.termination_message_path if settings else None, record)
+    except OSError as exc:
+        print(f"vertex-launcher: cannot write the termination message: {exc}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,296 @@
+"""The watch loop as a specification: reattach, concurrency, submit, poll, stop — fake backend, virtual time."""
+
+from __future__ import annotations
+
+import random
+from typing import Any
+
+import pytest
+
+from tests.fakes import FakeBackend
+from vertex_launcher.clock import FakeClock
+from vertex_launcher.errors import AuthError, TransientApiError
+from vertex_launcher.jobs import JobRequest, JobView
+from vertex_launcher.poll import PollSchedule
+from vertex_launcher.result import ExitCode, Outcome, RunResult
+from vertex_launcher.watch import Policy, Watcher
+
+PARENT = "projects/p/locations/us-central1"
+
+
+def request(run: str = "run-1", schedule: str = "nightly", kind: str = "custom") -> JobRequest:
+    labels = {"vertex-launcher-run": run, "vertex-launcher-schedule": schedule}
+    return JobRequest(
+        kind=kind,  # type: ignore[arg-type]
+        parent=PARENT,
+        body={"displayName": "nightly-1", "labels": labels},
+        run_label=run,
+        schedule_label=schedule,
+        pipeline_job_id="nightly-abc" if kind == "pipeline" else None,
+    )
+
+
+def existing(job_id: str, state: str, run: str, schedule: str = "nightly") -> JobView:
+    return JobView(
+        name=f"{PARENT}/customJobs/{job_id}",
+        state=state,
+        labels={"vertex-launcher-run": run, "vertex-launcher-schedule": schedule},
+    )
+
+
+def launch(
+    backend: FakeBackend, clock: FakeClock | None = None, req: JobRequest | None = None, **policy: Any
+) -> RunResult:
+    watcher = Watcher(
+        backend=backend,
+        clock=clock or FakeClock(),
+        policy=Policy(**policy),
+        rng=random.Random(7),
+        project="p",
+    )
+    return watcher.run(req or request())
+
+
+def test_a_successful_job_is_created_once_and_reported_with_exit_0() -> None:
+    """Submit, poll to SUCCEEDED, exit 0, with the console URL of the job."""
+    backend = FakeBackend()
+    result = launch(backend)
+    assert (result.outcome, result.exit_code, result.state) == (Outcome.SUCCEEDED, ExitCode.OK, "JOB_STATE_SUCCEEDED")
+    assert backend.count("create") == 1
+    assert (
+        result.console_url
+        == "https://console.cloud.google.com/vertex-ai/locations/us-central1/training/1/cpu?project=p"
+    )
+
+
+@pytest.mark.parametrize(
+    ("final", "outcome"),
+    [
+        ("JOB_STATE_FAILED", Outcome.FAILED),
+        ("JOB_STATE_CANCELLED", Outcome.CANCELLED),
+        ("JOB_STATE_EXPIRED", Outcome.FAILED),
+        ("JOB_STATE_PARTIALLY_SUCCEEDED", Outcome.FAILED),
+    ],
+)
+def test_every_unsuccessful_terminal_state_exits_1(final: str, outcome: Outcome) -> None:
+    """FAILED, CANCELLED by someone else, EXPIRED and PARTIALLY_SUCCEEDED are all exit 1."""
+    result = launch(FakeBackend(states=["JOB_STATE_RUNNING", final]))
+    assert (result.outcome, result.exit_code) == (outcome, ExitCode.JOB_FAILED)
+
+
+def test_paused_is_not_terminal() -> None:
+    """A PAUSED job is watched on until it ends."""
+    result = launch(
+        FakeBackend(states=["JOB_STATE_RUNNING", "JOB_STATE_PAUSED", "JOB_STATE_RUNNING", "JOB_STATE_SUCCEEDED"])
+    )
+    assert result.outcome is Outcome.SUCCEEDED
+
+
+def test_a_retried_pod_reattaches_instead_of_submitting_again() -> None:
+    """A running job with this run's label is watched; nothing new is created."""
+    backend = FakeBackend()
+    backend.add(existing("41", "JOB_STATE_RUNNING", "run-1"))
+    result = launch(backend)
+    assert backend.count("create") == 0
+    assert result.job == f"{PARENT}/customJobs/41"
+    assert result.details["reattached"] is True
+
+
+def test_a_retried_pod_reports_a_job_that_already_ended() -> None:
+    """A finished job with this run's label is reported as it ended, never resubmitted."""
+    backend = FakeBackend()
+    backend.add(existing("41", "JOB_STATE_FAILED", "run-1"))
+    result = launch(backend)
+    assert (backend.count("create"), result.exit_code) == (0, ExitCode.JOB_FAILED)
+
+
+def test_forbid_skips_the_run_while_an_earlier_run_is_active() -> None:
+    """CONCURRENCY_POLICY=Forbid: outcome skipped, exit 0, the blocking job named, nothing created."""
+    backend = FakeBackend()
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    result = launch(backend, concurrency="Forbid")
+    assert (result.outcome, result.exit_code, backend.count("create")) == (Outcome.SKIPPED, ExitCode.OK, 0)
+    assert result.details["blocking_jobs"] == [f"{PARENT}/customJobs/7"]
+
+
+def test_replace_cancels_the_earlier_run_then_submits() -> None:
+    """CONCURRENCY_POLICY=Replace: the earlier job is cancelled and has left RUNNING before the create."""
+    backend = FakeBackend()
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    result = launch(backend, concurrency="Replace")
+    assert backend.jobs[f"{PARENT}/customJobs/7"].state == "JOB_STATE_CANCELLED"
+    assert backend.calls.index("cancel") < backend.calls.index("create")
+    assert result.outcome is Outcome.SUCCEEDED
+
+
+def test_allow_does_not_look_at_other_runs() -> None:
+    """CONCURRENCY_POLICY=Allow makes no list call for the schedule."""
+    backend = FakeBackend()
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    launch(backend, concurrency="Allow")
+    assert backend.count("list_active") == 0
+
+
+def test_wait_false_submits_exactly_once_and_exits_0() -> None:
+    """WAIT=false: one create, no GET, outcome submitted."""
+    backend = FakeBackend()
+    result = launch(backend, wait=False)
+    assert (result.outcome, result.exit_code) == (Outcome.SUBMITTED, ExitCode.OK)
+    assert (backend.count("create"), backend.count("get")) == (1, 0)
+
+
+def test_an_ambiguous_create_is_followed_by_a_lookup_not_a_second_create() -> None:
+    """DEADLINE_EXCEEDED after the job was made: the lookup finds it and the run follows it."""
+    backend = FakeBackend(
+        failures={"create": [TransientApiError("deadline", code="DEADLINE_EXCEEDED", ambiguous=True)]}
+    )
+    result = launch(backend)
+    assert backend.count("create") == 1
+    assert (len(backend.jobs), result.outcome) == (1, Outcome.SUCCEEDED)
+
+
+def test_a_create_that_never_reached_vertex_is_retried_after_the_lookup() -> None:
+    """UNAVAILABLE before anything was made: look, find nothing, create again — one job in the end."""
+    backend = FakeBackend()
+    original = backend.create
+    failures = [TransientApiError("down", code="UNAVAILABLE", ambiguous=True)]
+
+    def flaky_create(req: JobRequest) -> JobView:
+        if failures:
+            backend.calls.append("create")
+            raise failures.pop()
+        return original(req)
+
+    backend.create = flaky_create  # type: ignore[method-assign,assignment]
+    result = launch(backend)
+    assert backend.count("create") == 2
+    assert (len(backend.jobs), result.outcome) == (1, Outcome.SUCCEEDED)
+
+
+def test_transient_get_errors_are_retried_with_the_servers_retry_delay() -> None:
+    """UNAVAILABLE and a rate limit with RetryInfo on GET are retried; the pause honours the server's 30 s."""
+    clock = FakeClock()
+    backend = FakeBackend(
+        failures={
+            "get": [
+                TransientApiError("down", code="UNAVAILABLE"),
+                TransientApiError("slow down", code="RESOURCE_EXHAUSTED", retry_after=30.0),
+            ]
+        }
+    )
+    result = launch(backend, clock)
+    assert result.outcome is Outcome.SUCCEEDED
+    assert any(s >= 30.0 for s in clock.sleeps)
+
+
+def test_transient_errors_that_outlast_the_budget_exit_5() -> None:
+    """Transient trouble longer than TRANSIENT_RETRY_SECONDS ends with exit 5 and names the job."""
+    backend = FakeBackend(failures={"get": [TransientApiError("down", code="UNAVAILABLE") for _ in range(100)]})
+    result = launch(backend, transient_budget=120.0)
+    assert (result.outcome, result.exit_code) == (Outcome.ERROR, ExitCode.TRANSIENT)
+    assert result.job is not None
+
+
+def test_permission_denied_exits_3() -> None:
+    """An auth error from the API ends the run with exit 3."""
+    backend = FakeBackend(failures={"find_run": [AuthError("denied", code="PERMISSION_DENIED")]})
+    assert launch(backend).exit_code == ExitCode.AUTH
+
+
+def test_timeout_cancels_the_job_and_exits_4() -> None:
+    """TIMEOUT_SECONDS with ON_TERMINATE=cancel: the job is cancelled and confirmed; exit 4."""
+    backend = FakeBackend(states=["JOB_STATE_RUNNING"] * 1000)
+    result = launch(backend, timeout=300.0)
+    assert (result.outcome, result.exit_code) == (Outcome.TIMEOUT, ExitCode.TIMEOUT)
+    assert result.details["cancel_confirmed"] is True
+    assert backend.count("cancel") == 1
+
+
+def test_timeout_with_detach_leaves_the_job_running_and_exits_4() -> None:
+    """TIMEOUT_SECONDS with ON_TERMINATE=detach: no cancel; exit 4."""
+    backend = FakeBackend(states=["JOB_STATE_RUNNING"] * 1000)
+    result = launch(backend, timeout=300.0, on_terminate="detach")
+    assert (result.outcome, result.exit_code, backend.count("cancel")) == (Outcome.TIMEOUT, ExitCode.TIMEOUT, 0)
+
+
+def test_sigterm_while_watching_cancels_and_exits_143() -> None:
+    """A stop while watching: cancel requested, CANCELLING/CANCELLED observed, exit 143, never success."""
+    clock = FakeClock()
+    clock.stop_at(100.0)
+    backend = FakeBackend(states=["JOB_STATE_RUNNING"] * 1000)
+    result = launch(backend, clock)
+    assert (result.outcome, result.exit_code) == (Outcome.CANCELLED, ExitCode.TERMINATED)
+    assert result.details["cancel_confirmed"] is True
+    assert result.details["stopped_by"] == "SIGTERM"
+
+
+def test_sigterm_with_detach_names_the_job_and_exits_143() -> None:
+    """ON_TERMINATE=detach: the job keeps running; the result names it; exit 143."""
+    clock = FakeClock()
+    clock.stop_at(100.0)
+    backend = FakeBackend(states=["JOB_STATE_RUNNING"] * 1000)
+    result = launch(backend, clock, on_terminate="detach")
+    assert (result.outcome, result.exit_code, backend.count("cancel")) == (Outcome.DETACHED, ExitCode.TERMINATED, 0)
+    assert result.job is not None
+
+
+def test_sigterm_before_create_submits_nothing() -> None:
+    """A stop that arrives before the create: no job, exit 143."""
+    clock = FakeClock()
+    clock.stop_at(0.0)
+    backend = FakeBackend()
+    result = launch(backend, clock)
+    assert (backend.count("create"), result.exit_code) == (0, ExitCode.TERMINATED)
+
+
+def test_sigterm_during_create_cancels_the_job_that_create_made() -> None:
+    """The signal lands while create is in flight: the job it made is cancelled."""
+    clock = FakeClock()
+    backend = FakeBackend(on_create=lambda job: clock.stop_at(clock.elapsed))
+    result = launch(backend, clock)
+    assert result.exit_code == ExitCode.TERMINATED
+    assert next(iter(backend.jobs.values())).state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+
+
+def test_sigterm_during_an_ambiguous_create_still_cancels_the_job() -> None:
+    """The create failed ambiguously and a stop came: the job is looked up and cancelled."""
+    clock = FakeClock()
+    backend = FakeBackend(
+        on_create=lambda job: clock.stop_at(clock.elapsed),
+        failures={"create": [TransientApiError("deadline", code="DEADLINE_EXCEEDED", ambiguous=True)]},
+    )
+    result = launch(backend, clock)
+    assert result.exit_code == ExitCode.TERMINATED
+    assert next(iter(backend.jobs.values())).state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+
+
+def test_an_unconfirmed_cancel_is_reported_after_the_grace_budget() -> None:
+    """Vertex never shows CANCELLING: the run still exits 143 within the grace budget and says so."""
+    clock = FakeClock()
+    clock.stop_at(50.0)
+    backend = FakeBackend(states=["JOB_STATE_RUNNING"] * 1000)
+    backend.cancel = lambda name: None  # type: ignore[method-assign]
+    result = launch(backend, clock, cancel_grace=20.0)
+    assert result.exit_code == ExitCode.TERMINATED
+    assert result.details["cancel_confirmed"] is False
+    assert clock.elapsed <= 50.0 + 20.0 + 2.0
+
+
+def test_a_pipeline_create_that_already_exists_reattaches() -> None:
+    """ALREADY_EXISTS on the deterministic pipeline_job_id means this run's job exists: follow it."""
+    backend = FakeBackend(states=["PIPELINE_STATE_RUNNING", "PIPELINE_STATE_SUCCEEDED"])
+    backend.add(JobView(name=f"{PARENT}/pipelineJobs/nightly-abc", state="PIPELINE_STATE_RUNNING"))
+    result = launch(backend, req=request(kind="pipeline"))
+    assert (result.outcome, backend.count("create")) == (Outcome.SUCCEEDED, 1)
+    assert result.details["reattached"] is True
+
+
+def test_polls_grow_with_elapsed_time_and_stay_within_bounds() -> None:
+    """The pause grows with the time watched, never below POLL_INITIAL×(1-jitter) nor above POLL_MAX."""
+    schedule = PollSchedule(initial=10, maximum=300)
+    rng = random.Random(1)
+    bases = [schedule.base_delay(t) for t in (0, 100, 1000, 10_000)]
+    assert bases == [10, 10, 100, 300]
+    delays = [schedule.next_delay(t, rng) for t in range(0, 20_000, 50)]
+    assert all(8.0 <= d <= 300.0 for d in delays)
+    assert schedule.get_calls(600) < 600 / 5 / 4
