@@ -1,0 +1,118 @@
+"""Scripted fault injection: rules that make the Nth..(N+count-1)th call of a method fail, stall, or both.
+
+A rule (JSON, from ``--config`` or ``POST /_emulator/faults``)::
+
+    {"method": "GetCustomJob", "nth": 3, "count": 2, "code": "UNAVAILABLE", "message": "...",
+     "retry_delay_seconds": 5, "apply_first": false, "delay_seconds": 0, "quota_metric": null,
+     "transport": null}
+
+``method`` is a gRPC method name or ``*``; ``count`` 0 means every call from the Nth on; ``code`` null only
+delays; ``apply_first`` performs the operation and then answers the error (an ambiguous create);
+``quota_metric`` turns RESOURCE_EXHAUSTED into an allocation-quota error; ``transport`` limits the rule to
+``grpc`` or ``rest``. Every matching rule counts the call; the first one that fires decides. ``service.Api``
+calls ``FaultSet.fire`` once per request.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from vertex_launcher.emulator.errors import (
+    HTTP_STATUS,
+    ApiError,
+    allocation_quota_exceeded,
+    rate_limited,
+    retry_info,
+)
+
+_DEFAULT_MESSAGES = {
+    "UNAVAILABLE": "The service is currently unavailable.",
+    "DEADLINE_EXCEEDED": "Deadline Exceeded",
+    "INTERNAL": "Internal error encountered.",
+    "ABORTED": "The operation was aborted.",
+}
+
+
+@dataclass
+class FaultRule:
+    """One fault rule and how many matching calls it has seen."""
+
+    method: str = "*"
+    nth: int = 1
+    count: int = 1
+    code: str | None = "UNAVAILABLE"
+    message: str = ""
+    retry_delay_seconds: float | None = None
+    apply_first: bool = False
+    delay_seconds: float = 0.0
+    quota_metric: str | None = None
+    transport: str | None = None
+    seen: int = 0
+
+    @classmethod
+    def from_json(cls, data: dict[str, Any]) -> FaultRule:
+        """Build and check a rule; ValueError names the bad key or value."""
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            msg = f"unknown fault rule key(s) {unknown}; known: {sorted(known - {'seen'})}"
+            raise ValueError(msg)
+        rule = cls(**data)
+        if rule.code is not None and (rule.code not in HTTP_STATUS or rule.code == "OK"):
+            msg = f"fault rule code {rule.code!r} is not a gRPC status name"
+            raise ValueError(msg)
+        if rule.nth < 1 or rule.count < 0 or rule.delay_seconds < 0:
+            msg = f"fault rule needs nth >= 1, count >= 0, delay_seconds >= 0: {data}"
+            raise ValueError(msg)
+        if rule.transport not in (None, "grpc", "rest"):
+            msg = f"fault rule transport must be grpc, rest or null, got {rule.transport!r}"
+            raise ValueError(msg)
+        return rule
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form (with the ``seen`` counter)."""
+        return asdict(self)
+
+    def observe(self, method: str, transport: str) -> bool:
+        """Count a call if it matches; True if this call is one the rule fires on."""
+        if self.method not in ("*", method) or self.transport not in (None, transport):
+            return False
+        self.seen += 1
+        return self.seen >= self.nth and (self.count == 0 or self.seen < self.nth + self.count)
+
+    def error(self, project: str) -> ApiError | None:
+        """The error this rule answers, or None for a delay-only rule."""
+        if self.code is None:
+            return None
+        if self.code == "RESOURCE_EXHAUSTED" and self.quota_metric:
+            return allocation_quota_exceeded(f"projects/{project}", self.quota_metric, 0)
+        if self.code == "RESOURCE_EXHAUSTED" and not self.message:
+            return rate_limited(project, self.retry_delay_seconds or 1.0)
+        message = self.message or _DEFAULT_MESSAGES.get(self.code, f"Injected fault: {self.code}.")
+        details = [retry_info(self.retry_delay_seconds)] if self.retry_delay_seconds is not None else []
+        return ApiError(self.code, message, details)
+
+
+class FaultSet:
+    """The active rules, in the order they were added."""
+
+    def __init__(self) -> None:
+        self.rules: list[FaultRule] = []
+
+    def add(self, items: list[dict[str, Any]]) -> None:
+        """Append rules (all or none: a bad rule adds nothing)."""
+        self.rules += [FaultRule.from_json(item) for item in items]
+
+    def fire(self, method: str, transport: str) -> FaultRule | None:
+        """Count this call on every matching rule; the first rule that fires on it, if any."""
+        fired = [rule for rule in self.rules if rule.observe(method, transport)]
+        return fired[0] if fired else None
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """JSON-able form."""
+        return [rule.to_json() for rule in self.rules]
+
+    def load_json(self, items: list[dict[str, Any]]) -> None:
+        """Replace the rules with a ``to_json`` dump."""
+        self.rules = [FaultRule.from_json(item) for item in items]
