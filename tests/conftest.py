@@ -6,6 +6,10 @@ import os
 
 import pytest
 
+from tests.fixtures.emulator import _emulator, _emulator_factory, _emulator_session
+
+__all__ = ["_emulator", "_emulator_factory", "_emulator_session"]
+
 
 @pytest.fixture(autouse=True)
 def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -13,3 +17,4 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("VERTEX_LAUNCHER_", "GOOGLE_", "GCE_METADATA", "CLOUDSDK_")):
             monkeypatch.delenv(name)
+

@@ -199,28 +199,28 @@ class Settings(BaseSettings):
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
         if self.poll_max_seconds < self.poll_initial_seconds:
-            msg = "POLL_MAX_SECONDS must be ≥ POLL_INITIAL_SECONDS"
+            msg = f"{PREFIX}POLL_MAX_SECONDS: must be ≥ POLL_INITIAL_SECONDS ({self.poll_initial_seconds:g})"
             raise ValueError(msg)
         if self.job_type == "pipeline" and not self.pipeline_template:
-            msg = "PIPELINE_TEMPLATE is required when JOB_TYPE=pipeline"
+            msg = f"{PREFIX}PIPELINE_TEMPLATE: required when JOB_TYPE=pipeline"
             raise ValueError(msg)
         if self.job_type == "custom" and not (self.spec_file or self.image_uri):
-            msg = "JOB_TYPE=custom needs SPEC_FILE or IMAGE_URI"
+            msg = f"{PREFIX}IMAGE_URI: required when JOB_TYPE=custom and no SPEC_FILE is set"
             raise ValueError(msg)
         if self.job_type == "custom" and self.spec_file and self.image_uri:
-            msg = "set SPEC_FILE or IMAGE_URI, not both"
+            msg = f"{PREFIX}SPEC_FILE: set SPEC_FILE or IMAGE_URI, not both"
             raise ValueError(msg)
         if self.api_insecure and not self.api_endpoint:
-            msg = "API_INSECURE needs API_ENDPOINT"
+            msg = f"{PREFIX}API_ENDPOINT: required when API_INSECURE=true"
             raise ValueError(msg)
         if self.api_insecure and not self.api_insecure_remote and not is_loopback(self.api_endpoint or ""):
             msg = (
-                f"API_INSECURE toward {self.api_endpoint!r} (not this machine) would send credentials in plaintext; "
+                f"{PREFIX}API_INSECURE: toward {self.api_endpoint!r} (not this machine) would send credentials in plaintext; "
                 "set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted (e.g. an in-cluster emulator)"
             )
             raise ValueError(msg)
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
-            msg = "ACCELERATOR_TYPE and ACCELERATOR_COUNT go together"
+            msg = f"{PREFIX}ACCELERATOR_COUNT: set ACCELERATOR_TYPE and a count ≥ 1 together"
             raise ValueError(msg)
         return self
 

@@ -1,0 +1,156 @@
+"""The launcher end to end: the real process and the real GAPIC client against the emulator, over gRPC."""
+
+from __future__ import annotations
+
+import json
+import signal
+from pathlib import Path
+
+import pytest
+
+from tests.fixtures.emulator import Emulator
+from tests.launcher import finish, launcher_env, run, signal_when, start
+from tests.pipelines import compile_pipeline
+
+
+@pytest.fixture(name="fast")
+def _fast(emulator: Emulator) -> Emulator:
+    """The shared emulator with a quick lifecycle: ~0.5 s queued+pending, ~1 s running."""
+    emulator.configure(time_scale=10.0, queued_seconds=2, pending_seconds=3, run_seconds=10, cancel_seconds=2)
+    return emulator
+
+
+def test_a_successful_custom_job_exits_0_with_the_canonical_result(fast: Emulator, tmp_path: Path) -> None:
+    """Submit, watch, succeed: exit 0, last record is the canonical result, termination message written."""
+    done = run(launcher_env(fast, tmp_path, run_key="run-ok", k8s_namespace="ml"))
+    assert done.exit_code == 0, done.stderr
+    result = done.result
+    assert result["message"] == "run finished"
+    assert (result["outcome"], result["state"], result["exit_code"]) == ("succeeded", "JOB_STATE_SUCCEEDED", 0)
+    assert result["job"].startswith("projects/demo/locations/us-central1/customJobs/")
+    assert result["console_url"].startswith("https://console.cloud.google.com/vertex-ai/locations/us-central1/")
+    assert json.loads((tmp_path / "termination-log").read_text())["outcome"] == "succeeded"
+    [job] = fast.jobs()
+    assert job["labels"] == {
+        "vertex-launcher-run": "run-ok",
+        "vertex-launcher-schedule": "vertex-launcher",
+        "k8s-namespace": "ml",
+    }
+    messages = [r["message"] for r in done.records]
+    assert "job submitted" in messages
+    assert "job state changed" in messages
+
+
+def test_a_failed_job_exits_1_and_carries_the_vertex_error(fast: Emulator, tmp_path: Path) -> None:
+    """The job ends FAILED: exit 1, outcome failed, Vertex's error in the result."""
+    done = run(launcher_env(fast, tmp_path, labels={"emulator-outcome": "failed"}))
+    assert done.exit_code == 1
+    assert (done.result["outcome"], done.result["state"]) == ("failed", "JOB_STATE_FAILED")
+    assert done.result["vertex_error"]["message"]
+
+
+def test_a_pipeline_run_with_parameters_succeeds(fast: Emulator, tmp_path: Path) -> None:
+    """A kfp-compiled pipeline with templated parameters runs to success; the result summarises its tasks."""
+    template = compile_pipeline(tmp_path / "pipeline.yaml")
+    env = launcher_env(
+        fast,
+        tmp_path,
+        job_type="pipeline",
+        image_uri=None,
+        pipeline_template=str(template),
+        pipeline_parameters={"day": "{{scheduled_date}}", "epochs": 2},
+        scheduled_time="2026-01-31T02:00:00Z",
+        run_key="pipe-1",
+    )
+    done = run(env)
+    assert done.exit_code == 0, done.stderr
+    assert (done.result["outcome"], done.result["state"]) == ("succeeded", "PIPELINE_STATE_SUCCEEDED")
+    assert done.result["tasks"]["counts"]
+    [create] = fast.requests("CreatePipelineJob")
+    assert create["code"] == "OK"
+
+
+def test_timeout_cancels_the_job_and_exits_4(fast: Emulator, tmp_path: Path) -> None:
+    """TIMEOUT_SECONDS passes while the job runs: the job is cancelled, exit 4."""
+    done = run(launcher_env(fast, tmp_path, timeout_seconds="1", labels={"emulator-run-seconds": "600"}))
+    assert done.exit_code == 4
+    assert done.result["outcome"] == "timeout"
+    assert done.result["cancel_confirmed"] is True
+    [job] = fast.jobs()
+    assert job["state"] in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+
+
+def test_wait_false_exits_0_after_exactly_one_create(fast: Emulator, tmp_path: Path) -> None:
+    """WAIT=false: one CreateCustomJob, outcome submitted, exit 0."""
+    done = run(launcher_env(fast, tmp_path, wait="false"))
+    assert (done.exit_code, done.result["outcome"]) == (0, "submitted")
+    assert len(fast.requests("CreateCustomJob")) == 1
+    assert fast.requests("GetCustomJob") == []
+
+
+def test_transient_get_faults_are_retried(fast: Emulator, tmp_path: Path) -> None:
+    """UNAVAILABLE and INTERNAL on GET are retried; the run still succeeds with one job."""
+    fast.add_faults(
+        [
+            {"method": "GetCustomJob", "nth": 1, "count": 2, "code": "UNAVAILABLE"},
+            {"method": "GetCustomJob", "nth": 4, "count": 1, "code": "INTERNAL"},
+        ]
+    )
+    done = run(launcher_env(fast, tmp_path))
+    assert done.exit_code == 0, done.stdout
+    assert len(fast.jobs()) == 1
+    assert any(r["message"].startswith("could not get the job; retrying") for r in done.records)
+
+
+def test_a_rerun_with_the_same_run_key_reattaches(fast: Emulator, tmp_path: Path) -> None:
+    """A second process with the same RUN_KEY reports the first one's job and creates nothing."""
+    env = launcher_env(fast, tmp_path, run_key="same-key")
+    first = run(env)
+    second = run(env)
+    assert (first.exit_code, second.exit_code) == (0, 0)
+    assert second.result["job"] == first.result["job"]
+    assert second.result["reattached"] is True
+    assert len(fast.requests("CreateCustomJob")) == 1
+
+
+def test_sigterm_while_watching_cancels_the_job_and_exits_143(fast: Emulator, tmp_path: Path) -> None:
+    """SIGTERM while the job runs: cancel requested and seen, exit 143, outcome cancelled (never success)."""
+    process = start(launcher_env(fast, tmp_path, labels={"emulator-run-seconds": "600"}))
+    signal_when(process, lambda: any(j["state"] == "JOB_STATE_RUNNING" for j in fast.jobs()))
+    done = finish(process)
+    assert done.exit_code == 143
+    assert (done.result["outcome"], done.result["cancel_confirmed"]) == ("cancelled", True)
+    [job] = fast.jobs()
+    assert job["state"] in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+
+
+def test_sigterm_with_detach_leaves_the_job_running(fast: Emulator, tmp_path: Path) -> None:
+    """ON_TERMINATE=detach: exit 143, the job keeps running and is named in the result."""
+    process = start(launcher_env(fast, tmp_path, on_terminate="detach", labels={"emulator-run-seconds": "600"}))
+    signal_when(process, lambda: any(j["state"] == "JOB_STATE_RUNNING" for j in fast.jobs()), signal.SIGINT)
+    done = finish(process)
+    assert (done.exit_code, done.result["outcome"]) == (143, "detached")
+    [job] = fast.jobs()
+    assert job["state"] == "JOB_STATE_RUNNING"
+    assert done.result["job"] == job["name"]
+
+
+def test_forbid_skips_while_an_earlier_run_of_the_schedule_is_active(fast: Emulator, tmp_path: Path) -> None:
+    """CONCURRENCY_POLICY=Forbid: a second run of the schedule is skipped (exit 0) and names the blocker."""
+    first = run(launcher_env(fast, tmp_path, run_key="a", wait="false", labels={"emulator-run-seconds": "600"}))
+    second = run(launcher_env(fast, tmp_path, run_key="b"))
+    assert (second.exit_code, second.result["outcome"]) == (0, "skipped")
+    assert second.result["blocking_jobs"] == [first.result["job"]]
+    assert len(fast.jobs()) == 1
+
+
+def test_render_prints_the_create_request_without_credentials_or_network(fast: Emulator, tmp_path: Path) -> None:
+    """`render` prints the exact CreateCustomJob request and sends nothing."""
+    env = launcher_env(fast, tmp_path, credentials=None, run_key="r1", args=["--day", "{{scheduled_date}}"])
+    env["VERTEX_LAUNCHER_SCHEDULED_TIME"] = "2026-01-31T02:00:00Z"
+    done = run(env, "render")
+    assert done.exit_code == 0, done.stderr
+    request = json.loads(done.stdout)
+    assert request["parent"] == "projects/demo/locations/us-central1"
+    assert request["customJob"]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"] == ["--day", "2026-01-31"]
+    assert fast.requests() == []
