@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
         result = _launch(invocation.command, settings, run, clock, logs)
     except LauncherError as exc:
         if isinstance(exc, ConfigError):
-            print(f"vertex-launcher: configuration error: {exc.message}", file=sys.stderr)
+            one_line = " ".join(exc.message.split())
+            print(f"vertex-launcher: configuration error: {one_line}", file=sys.stderr)
         result = _error_result(exc, stopped=clock.stop_reason)
     try:
         _finish(result, settings, duration=clock.monotonic() - started)

@@ -59,7 +59,8 @@ def canonical(request: JobRequest) -> dict[str, Any]:
         message = json_format.ParseDict(request.body, message_type.pb(message_type()))
     except json_format.ParseError as exc:
         source = "VERTEX_LAUNCHER_SPEC_FILE" if request.kind == "custom" else "VERTEX_LAUNCHER_PIPELINE_TEMPLATE"
-        msg = f"{source}: {exc}".replace("google.cloud.aiplatform.v1.", "")
+        detail = " ".join(str(exc).replace("google.cloud.aiplatform.v1.", "").split())
+        msg = f"{source}: {detail.replace('Available Fields(except extensions):', 'known fields:')}"
         raise ConfigError(msg) from None
     return dict(json_format.MessageToDict(message))
 
