@@ -1,4 +1,8 @@
-"""The JobService and PipelineService over gRPC, driven by the real GAPIC clients."""
+"""JobService and PipelineService, driven by the real GAPIC clients over both transports (gRPC and REST).
+
+Over REST the client raises the HTTP parents of the gRPC classes (BadRequest for INVALID_ARGUMENT and
+FAILED_PRECONDITION, Conflict for ALREADY_EXISTS), so the assertions name those.
+"""
 
 from __future__ import annotations
 
@@ -8,20 +12,25 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.aiplatform_v1 import JobState, PipelineState, PipelineTaskDetail
 
-from tests.emulator.jobs import PARENT, custom_job, pipeline_job
+from tests.emulator.jobs import PARENT, custom_job, pipeline_job, pipeline_spec
 from tests.fixtures.emulator import Emulator
 
 FOREVER = 1e9
 
 
+@pytest.fixture(name="transport", params=["grpc", "rest"])
+def _transport(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
 @pytest.fixture(name="jobs")
-def _jobs(emulator: Emulator) -> Any:
-    return emulator.job_client("grpc")
+def _jobs(emulator: Emulator, transport: str) -> Any:
+    return emulator.job_client(transport)
 
 
 @pytest.fixture(name="pipelines")
-def _pipelines(emulator: Emulator) -> Any:
-    return emulator.pipeline_client("grpc")
+def _pipelines(emulator: Emulator, transport: str) -> Any:
+    return emulator.pipeline_client(transport)
 
 
 def test_create_returns_a_queued_job_with_a_numeric_id_under_the_parent(jobs: Any, emulator: Emulator) -> None:
@@ -122,7 +131,7 @@ def test_cancelling_a_finished_job_is_failed_precondition(jobs: Any, emulator: E
     """Like Vertex: a job that already ended cannot be cancelled."""
     emulator.configure(queued_seconds=0, pending_seconds=0, run_seconds=0)
     job = jobs.create_custom_job(parent=PARENT, custom_job=custom_job())
-    with pytest.raises(exceptions.FailedPrecondition, match="JOB_STATE_SUCCEEDED"):
+    with pytest.raises(exceptions.BadRequest, match="JOB_STATE_SUCCEEDED"):
         jobs.cancel_custom_job(name=job.name)
 
 
@@ -169,7 +178,7 @@ def test_list_only_shows_jobs_of_the_requested_parent(jobs: Any) -> None:
 
 def test_an_unparseable_filter_is_invalid_argument(jobs: Any) -> None:
     """The client sees InvalidArgument, naming the filter."""
-    with pytest.raises(exceptions.InvalidArgument, match=r"labels\.a=="):
+    with pytest.raises(exceptions.BadRequest, match=r"labels\.a=="):
         list(jobs.list_custom_jobs(request={"parent": PARENT, "filter": "labels.a=="}))
 
 
@@ -201,7 +210,7 @@ def test_an_invalid_custom_job_is_rejected_with_a_message_naming_the_field(
     jobs: Any, emulator: Emulator, job: dict[str, Any], field: str
 ) -> None:
     """INVALID_ARGUMENT with Vertex's "List of found errors" wording; nothing is created."""
-    with pytest.raises(exceptions.InvalidArgument, match="List of found errors") as caught:
+    with pytest.raises(exceptions.BadRequest, match="List of found errors") as caught:
         jobs.create_custom_job(parent=PARENT, custom_job=job)
     assert field in caught.value.message
     assert emulator.jobs() == []
@@ -212,14 +221,14 @@ def test_a_pipeline_job_keeps_its_requested_id_and_a_duplicate_is_already_exists
     job = pipelines.create_pipeline_job(parent=PARENT, pipeline_job=pipeline_job(), pipeline_job_id="run-abc-123")
     assert job.name == f"{PARENT}/pipelineJobs/run-abc-123"
     assert job.state == PipelineState.PIPELINE_STATE_QUEUED
-    with pytest.raises(exceptions.AlreadyExists, match="run-abc-123"):
+    with pytest.raises(exceptions.Conflict, match="run-abc-123"):
         pipelines.create_pipeline_job(parent=PARENT, pipeline_job=pipeline_job(), pipeline_job_id="run-abc-123")
 
 
 @pytest.mark.parametrize("job_id", ["Upper", "1starts-with-digit", "has_underscore", "x" * 129])
 def test_a_malformed_pipeline_job_id_is_invalid_argument(pipelines: Any, job_id: str) -> None:
     """pipeline_job_id must match [a-z][-a-z0-9]{0,127}."""
-    with pytest.raises(exceptions.InvalidArgument, match="pipeline_job_id"):
+    with pytest.raises(exceptions.BadRequest, match="pipeline_job_id"):
         pipelines.create_pipeline_job(parent=PARENT, pipeline_job=pipeline_job(), pipeline_job_id=job_id)
 
 
@@ -227,7 +236,7 @@ def test_a_malformed_pipeline_job_id_is_invalid_argument(pipelines: Any, job_id:
     ("job", "message"),
     [
         ({"display_name": "x"}, "pipeline_job.pipeline_spec"),
-        ({**pipeline_job(), "pipeline_spec": {**pipeline_job()["pipeline_spec"], "defaultPipelineRoot": ""}}, None),
+        ({**pipeline_job(), "pipeline_spec": pipeline_spec("train", root=None)}, "pipeline root is not set"),
         ({**pipeline_job(), "runtime_config": {"parameter_values": {"nope": 1}}}, "'nope' is not found"),
         (
             {**pipeline_job(), "runtime_config": {"gcs_output_directory": "/tmp/x", "parameter_values": {}}},
@@ -235,12 +244,9 @@ def test_a_malformed_pipeline_job_id_is_invalid_argument(pipelines: Any, job_id:
         ),
     ],
 )
-def test_an_invalid_pipeline_job_is_rejected(pipelines: Any, job: dict[str, Any], message: str | None) -> None:
+def test_an_invalid_pipeline_job_is_rejected(pipelines: Any, job: dict[str, Any], message: str) -> None:
     """A spec (or template_uri), a pipeline root and only declared parameters are required."""
-    if message is None:
-        job["pipeline_spec"].pop("defaultPipelineRoot")
-        message = "pipeline root is not set"
-    with pytest.raises(exceptions.InvalidArgument, match=message):
+    with pytest.raises(exceptions.BadRequest, match=message):
         pipelines.create_pipeline_job(parent=PARENT, pipeline_job=job)
 
 
@@ -269,7 +275,7 @@ def test_pipeline_jobs_list_cancel_and_filter_like_custom_jobs(pipelines: Any, e
     assert [found.name for found in pipelines.list_pipeline_jobs(request=query)] == [job.name]
     pipelines.cancel_pipeline_job(name=job.name)
     assert pipelines.get_pipeline_job(name=job.name).state == PipelineState.PIPELINE_STATE_CANCELLED
-    with pytest.raises(exceptions.InvalidArgument):
+    with pytest.raises(exceptions.BadRequest):
         list(pipelines.list_pipeline_jobs(request={"parent": PARENT, "filter": "state=JOB_STATE_RUNNING"}))
 
 

@@ -7,7 +7,8 @@ A rule (JSON, from ``--config`` or ``POST /_emulator/faults``)::
      "transport": null}
 
 ``method`` is a gRPC method name or ``*``; ``count`` 0 means every call from the Nth on; ``code`` null only
-delays; ``apply_first`` performs the operation and then answers the error (an ambiguous create);
+delays; ``delay_seconds`` stalls before answering; ``apply_first`` performs the operation first, then stalls
+and answers the error (an ambiguous create: the job exists, the client sees a failure);
 ``quota_metric`` turns RESOURCE_EXHAUSTED into an allocation-quota error; ``transport`` limits the rule to
 ``grpc`` or ``rest``. Every matching rule counts the call; the first one that fires decides. ``service.Api``
 calls ``FaultSet.fire`` once per request.

@@ -24,7 +24,7 @@ from google.protobuf.message import Message
 from vertex_launcher.emulator import filters, persist, validation
 from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Settings
 from vertex_launcher.emulator.errors import ApiError, invalid, rate_limited
-from vertex_launcher.emulator.faults import FaultSet
+from vertex_launcher.emulator.faults import FaultRule, FaultSet
 from vertex_launcher.emulator.iam import Iam, Principal
 from vertex_launcher.emulator.lifecycle import OUTCOMES, SimClock, Timeline
 from vertex_launcher.emulator.resources import CUSTOM, PIPELINE, Kind, split_parent
@@ -196,6 +196,8 @@ class Api:
             self.store.clear()
             self.requests.clear()
             self._window.clear()
+            # Re-anchor simulated time so timestamps of new jobs read as real time again.
+            self.clock.wall_origin = time.time() - self.clock.now()
             self._apply_runtime(self._startup_runtime())
             self.save()
 
@@ -295,18 +297,22 @@ class Api:
                 self.save()
         if rule is not None:
             entry["fault"] = True
-            if rule.delay_seconds:
-                time.sleep(rule.delay_seconds)
-            error = rule.error(_project_of(entry["resource"]))
-            if error is not None and not rule.apply_first:
-                raise error
+        if rule is not None and not rule.apply_first:
+            self._inject(rule, entry["resource"])
         with self.lock:
             response = self._operate(method, request, principal)
         if rule is not None and rule.apply_first:
-            error = rule.error(_project_of(entry["resource"]))
-            if error is not None:
-                raise error
+            self._inject(rule, entry["resource"])
         return response
+
+    @staticmethod
+    def _inject(rule: FaultRule, resource: str) -> None:
+        """Stall for the rule's delay (outside the lock), then answer its error if it has one."""
+        if rule.delay_seconds:
+            time.sleep(rule.delay_seconds)
+        error = rule.error(_project_of(resource))
+        if error is not None:
+            raise error
 
     def _rate_limit(self, resource: str) -> None:
         limit = self.rate_limit_per_minute
