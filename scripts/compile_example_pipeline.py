@@ -1,4 +1,7 @@
-"""Regenerate examples/nightly-pipeline.yaml with the kfp SDK (dev dependency): `uv run python scripts/compile_example_pipeline.py`."""
+"""Regenerate examples/nightly-pipeline.yaml with the kfp SDK (a dev dependency).
+
+Run: `uv run python scripts/compile_example_pipeline.py`.
+"""
 
 from __future__ import annotations
 
@@ -7,7 +10,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.pipelines import compile_pipeline  # noqa: E402
+from tests.pipelines import compile_pipeline
 
 if __name__ == "__main__":
     out = compile_pipeline(Path(__file__).resolve().parent.parent / "examples" / "nightly-pipeline.yaml")
