@@ -17,4 +17,3 @@ def _clean_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith(("VERTEX_LAUNCHER_", "GOOGLE_", "GCE_METADATA", "CLOUDSDK_")):
             monkeypatch.delenv(name)
-

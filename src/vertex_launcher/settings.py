@@ -215,8 +215,9 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         if self.api_insecure and not self.api_insecure_remote and not is_loopback(self.api_endpoint or ""):
             msg = (
-                f"{PREFIX}API_INSECURE: toward {self.api_endpoint!r} (not this machine) would send credentials in plaintext; "
-                "set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted (e.g. an in-cluster emulator)"
+                f"{PREFIX}API_INSECURE: toward {self.api_endpoint!r} (not this machine) would send credentials "
+                "in plaintext; set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted "
+                "(e.g. an in-cluster emulator)"
             )
             raise ValueError(msg)
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
