@@ -167,13 +167,11 @@ def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs
 
 def _summary(settings: Settings, run: Run) -> dict[str, Any]:
     """What this run will do, without values that could hold secrets (ENV values, parameters)."""
-    what = {
-        "custom": {"image_uri": settings.image_uri, "spec_file": str(settings.spec_file or "") or None},
-        "pipeline": {
-            "pipeline_template": settings.pipeline_template,
-            "parameters": sorted(settings.pipeline_parameters),
-        },
-    }[settings.job_type]
+    what: dict[str, Any]
+    if settings.job_type == "custom":
+        what = {"image_uri": settings.image_uri, "spec_file": str(settings.spec_file) if settings.spec_file else None}
+    else:
+        what = {"pipeline_template": settings.pipeline_template, "parameters": sorted(settings.pipeline_parameters)}
     return {
         "job_type": settings.job_type,
         "project": settings.project,
