@@ -117,6 +117,7 @@ def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs
         "credentials ready",
         credential_source=identity.source,
         principal=identity.principal,
+        source_principal=identity.source_principal,
         project=project,
     )
     if not project:

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 from google.protobuf import json_format
 
+from vertex_launcher.auth import redact
 from vertex_launcher.errors import (
     AlreadyExistsError,
     ApiError,
@@ -212,10 +213,10 @@ def _call(fn: Callable[[], Any], *, create: bool = False) -> Any:
     except gexc.GoogleAPICallError as exc:
         raise translate(exc, create=create) from None
     except auth_exceptions.RefreshError as exc:
-        msg = f"could not refresh the access token: {exc.args[0] if exc.args else exc}"
+        msg = f"could not refresh the access token: {redact(str(exc.args[0] if exc.args else exc))}"
         raise AuthError(msg) from None
     except auth_exceptions.TransportError as exc:
-        msg = f"could not reach the token endpoint: {exc.args[0] if exc.args else exc}"
+        msg = f"could not reach the token endpoint: {redact(str(exc.args[0] if exc.args else exc))}"
         raise TransientApiError(msg, code="UNAVAILABLE") from None
 
 
