@@ -437,6 +437,19 @@ def test_records_of_stdlib_logging_libraries_go_through_the_same_pipeline(
     assert line[SOURCE_LOCATION_KEY]["line"] == line_no
 
 
+def test_google_libraries_cannot_cut_their_records_off_from_the_pipeline(
+    pipeline: LogPipeline, out: io.StringIO, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """google-auth's first log call stops an unconfigured "google" logger from propagating; ours is configured."""
+    import google.auth._helpers
+
+    monkeypatch.setattr(google.auth._helpers, "_LOGGING_INITIALIZED", False)
+    google.auth._helpers.is_logging_enabled(logging.getLogger("google.auth.transport"))
+    logging.getLogger("google.auth.transport").warning("metadata server slow")
+
+    assert [line["message"] for line in lines(out)] == ["metadata server slow"]
+
+
 # --- the canonical result ------------------------------------------------------------------------------------------
 
 

@@ -530,6 +530,7 @@ class LogPipeline:
         self._lock = threading.Lock()
         self._closed = False
         self.stdlib_handler: logging.Handler | None = None
+        self.google_propagate = True
 
     @property
     def labels(self) -> dict[str, str]:
@@ -675,10 +676,12 @@ def configure_logging(
         cache_logger_on_first_use=False,
     )
     bridge = _StdlibBridge(level=logging.WARNING)
-    root = logging.getLogger()
-    root.addHandler(bridge)
-    if root.level == logging.NOTSET or root.level > logging.WARNING:
-        root.setLevel(logging.WARNING)
+    logging.getLogger().addHandler(bridge)
+    # google-auth and google-api-core stop the "google" logger from propagating to the root the first time they
+    # log, unless it is configured already: configure it, with the same bridge.
+    google = logging.getLogger("google")
+    google.addHandler(bridge)
+    pipeline.google_propagate, google.propagate = google.propagate, False
     logging.captureWarnings(True)
     pipeline.stdlib_handler = bridge
     _active = pipeline
@@ -692,6 +695,8 @@ def reset_logging() -> None:
         _active.close()
         if _active.stdlib_handler is not None:
             logging.getLogger().removeHandler(_active.stdlib_handler)
+            logging.getLogger("google").removeHandler(_active.stdlib_handler)
+            logging.getLogger("google").propagate = _active.google_propagate
         logging.captureWarnings(False)
         structlog.reset_defaults()
         _active = None
