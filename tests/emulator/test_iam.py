@@ -213,3 +213,22 @@ def test_over_the_rate_limit_calls_get_429_with_a_retry_delay(emulator: Emulator
     ]
     assert len(delays) == 1
     assert 0 < delays[0] <= 60
+
+
+def test_service_account_test_iam_permissions_counts_grants_on_that_account(emulator: Emulator) -> None:
+    """IAM serviceAccounts.testIamPermissions, for `doctor`: actAs granted on one account shows only there."""
+    grant(emulator, [*ALL, f"iam.serviceAccounts.actAs:{JOB_SA}"])
+    asked = ["iam.serviceAccounts.actAs"]
+    path = "/v1/projects/-/serviceAccounts/{}:testIamPermissions"
+    assert check_permissions(emulator, path.format(JOB_SA), TOKEN, asked) == (200, {"permissions": asked})
+    assert check_permissions(emulator, path.format("other@demo-project.iam.gserviceaccount.com"), TOKEN, asked) == (
+        200,
+        {},
+    )
+    [first, _] = emulator.requests("TestIamPermissions")
+    assert (first["resource"], first["principal"]) == (f"projects/-/serviceAccounts/{JOB_SA}", RUNNER)
+    grant(emulator, ["iam.serviceAccounts.actAs"])
+    assert check_permissions(emulator, path.format("any@demo-project.iam.gserviceaccount.com"), TOKEN, asked) == (
+        200,
+        {"permissions": asked},
+    )

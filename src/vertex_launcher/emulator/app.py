@@ -47,7 +47,9 @@ def run(argv: list[str] | None = None) -> int:
     host = _url_host(settings.host)
     ready = {"grpc": f"{host}:{grpc_port}", "rest": f"http://{host}:{rest_port}", "pid": os.getpid()}
     print(json.dumps(ready), flush=True)
-    stop.wait()
+    # Poll: a signal may be delivered to one of gRPC's threads, which would not wake a plain wait().
+    while not stop.wait(0.1):
+        pass
     http.shutdown()
     http.server_close()
     grpc.stop(grace=1).wait()

@@ -7,7 +7,8 @@ Principals (JSON, from ``--config`` or ``POST /_emulator/principals``)::
 
 ``iam.serviceAccounts.actAs`` alone allows acting as any service account; ``…actAs:EMAIL`` only as that one.
 With no principals configured every caller may do everything (and ``require_auth`` only demands a token).
-Used by ``service.Api`` and the REST ``testIamPermissions`` route.
+Used by ``service.Api`` and the REST ``testIamPermissions`` routes (a project, or one service account, where
+``PERMISSION:EMAIL`` grants count like a role granted on that account).
 """
 
 from __future__ import annotations
@@ -107,11 +108,22 @@ class Iam:
         message = f"You do not have permission to act as service_account: {service_account}. (or it may not exist)."
         raise ApiError("INVALID_ARGUMENT", message)
 
-    def held(self, principal: Principal | None, permissions: list[str]) -> list[str]:
-        """The subset of ``permissions`` the caller holds (testIamPermissions)."""
+    def held(
+        self, principal: Principal | None, permissions: list[str], *, service_account: str | None = None
+    ) -> list[str]:
+        """The subset of ``permissions`` the caller holds (testIamPermissions).
+
+        On the project, or on ``service_account``, where a grant on that one account (``PERMISSION:EMAIL``)
+        counts too.
+        """
         if not self.enabled or principal is None:
             return list(permissions)
-        return [permission for permission in permissions if principal.holds(permission)]
+        return [
+            permission
+            for permission in permissions
+            if principal.holds(permission)
+            or (service_account is not None and principal.holds(f"{permission}:{service_account}"))
+        ]
 
     def to_json(self) -> list[dict[str, Any]]:
         """JSON-able form."""

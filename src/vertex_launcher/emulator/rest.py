@@ -1,4 +1,4 @@
-"""The REST/JSON transport on Vertex's real paths, Resource Manager's testIamPermissions, and the control API.
+"""The REST/JSON transport on Vertex's real paths, the testIamPermissions calls of `doctor`, and the control API.
 
 Routes (JSON through ``google.protobuf.json_format``; errors as Google JSON error bodies)::
 
@@ -8,6 +8,7 @@ Routes (JSON through ``google.protobuf.json_format``; errors as Google JSON erro
     POST /v1/projects/P/locations/L/customJobs/ID:cancel       CancelCustomJob
     (the same for pipelineJobs; create takes ?pipelineJobId=)
     POST /v1/projects/P:testIamPermissions (also /v3/)         {"permissions": [...]} → the subset held
+    POST /v1/projects/-/serviceAccounts/EMAIL:testIamPermissions   the same, on one service account (IAM)
     /_emulator/...                                             ``control.route``
 
 A stdlib ThreadingHTTPServer; started by ``emulator.main``.
@@ -34,7 +35,8 @@ from vertex_launcher.emulator.service import METHODS, Api
 _COLLECTION = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+)/(customJobs|pipelineJobs)$")
 _CANCEL = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/(customJobs|pipelineJobs)/[^/:]+):cancel$")
 _JOB = re.compile(r"^/v1/(projects/[^/]+/locations/[^/]+/(customJobs|pipelineJobs)/[^/:]+)$")
-_TEST_IAM = re.compile(r"^/v[13]/projects/([^/:]+):testIamPermissions$")
+_TEST_IAM = re.compile(r"^/v[13]/(projects/[^/:]+):testIamPermissions$")
+_TEST_SA_IAM = re.compile(r"^/v1/(projects/[^/:]+/serviceAccounts/[^/:]+):testIamPermissions$")
 Reply = tuple[int, dict[str, Any]]
 
 
@@ -59,7 +61,7 @@ class Route:
 
     def api_call(self, api: Api) -> Reply:
         """Answer a Vertex or Resource Manager route (ApiError for errors)."""
-        if match := _TEST_IAM.match(self.path):
+        if match := _TEST_IAM.match(self.path) or _TEST_SA_IAM.match(self.path):
             if self.verb != "POST":
                 raise ApiError("NOT_FOUND", f"No route for {self.verb} {self.path}.")
             body = json.loads(self.body or "{}")
@@ -163,6 +165,6 @@ class RestServer(ThreadingHTTPServer):
 def start(api: Api, host: str, port: int, *, verbose: bool = False) -> tuple[RestServer, int]:
     """Start serving on a daemon thread; the server and its port."""
     server = RestServer(api, host, port, verbose=verbose)
-    thread = threading.Thread(target=server.serve_forever, name="emulator-rest", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, args=(0.1,), name="emulator-rest", daemon=True)
     thread.start()
     return server, server.server_address[1]

@@ -415,15 +415,19 @@ class Api:
         return f"projects/{number}/{rest}" if rest else f"projects/{number}"
 
     def test_iam_permissions(
-        self, project: str, permissions: list[str], *, transport: str, token: str | None
+        self, resource: str, permissions: list[str], *, transport: str, token: str | None
     ) -> list[str]:
-        """Resource Manager ``projects.testIamPermissions``: the subset of ``permissions`` the caller holds."""
+        """The subset of ``permissions`` the caller holds on ``resource``.
+
+        ``projects/P`` (Resource Manager ``projects.testIamPermissions``) or ``projects/-/serviceAccounts/EMAIL``
+        (IAM ``serviceAccounts.testIamPermissions``).
+        """
         started = time.time()
         entry: dict[str, Any] = {
             "time": now_rfc3339(started),
             "transport": transport,
             "method": "TestIamPermissions",
-            "resource": f"projects/{project}",
+            "resource": resource,
             "principal": None,
             "code": "OK",
             "fault": False,
@@ -432,7 +436,8 @@ class Api:
             with self.lock:
                 principal = self.iam.authenticate(token)
                 entry["principal"] = principal.email if principal else None
-                return self.iam.held(principal, permissions)
+                _, _, service_account = resource.partition("/serviceAccounts/")
+                return self.iam.held(principal, permissions, service_account=service_account or None)
         except ApiError as exc:
             entry["code"] = exc.code
             raise

@@ -72,7 +72,7 @@ class JobRecord:
 
 
 def _stamp(target: timestamp_pb2.Timestamp, wall: float) -> None:
-    target.FromNanoseconds(int(wall * 1e9))
+    target.FromMicroseconds(round(wall * 1e6))
 
 
 def _task_states(outcome: str, count: int) -> list[Any]:
