@@ -20,7 +20,7 @@ import structlog
 from vertex_launcher import cli
 from vertex_launcher.clock import SystemClock
 from vertex_launcher.errors import ConfigError, LauncherError
-from vertex_launcher.logs import LogPipeline, configure_logging
+from vertex_launcher.logs import LogPipeline, configure_logging, log_run_finished, monitored_resource
 from vertex_launcher.poll import PollSchedule
 from vertex_launcher.result import ExitCode, Outcome, RunResult, write_termination_message
 from vertex_launcher.settings import PREFIX, Settings, load_settings
@@ -129,6 +129,12 @@ def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs
             project=project,
             endpoint=settings.logging_api_endpoint,
             insecure=settings.api_insecure,
+            resource=monitored_resource(
+                project=project,
+                namespace=settings.k8s_namespace,
+                pod_name=os.environ.get("HOSTNAME"),
+                container_name="launcher",
+            ),
         )
     request = build_request(
         settings, run, project=project, load_template=make_loader(gcs_reader(identity.credentials, project))
@@ -205,14 +211,7 @@ def _error_result(exc: LauncherError, *, stopped: str | None) -> RunResult:
 
 
 def _finish(result: RunResult, settings: Settings | None, *, duration: float) -> None:
-    record = {"message": "run finished", **result.record(duration_seconds=duration), "launcher_version": version()}
-    fields = {k: v for k, v in record.items() if k != "message"}
-    if result.exit_code == ExitCode.OK:
-        log.info("run finished", **fields)
-    elif result.exit_code == ExitCode.TERMINATED:
-        log.warning("run finished", **fields)
-    else:
-        log.error("run finished", **fields)
+    record = log_run_finished({**result.record(duration_seconds=duration), "launcher_version": version()})
     try:
         write_termination_message(settings.termination_message_path if settings else None, record)
     except OSError as exc:

@@ -28,12 +28,13 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, date, datetime
 from pathlib import PurePath
-from typing import TYPE_CHECKING, Any, Literal, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Any, Literal, TextIO
 
 import structlog
 from structlog.processors import CallsiteParameter, CallsiteParameterAdder
 from structlog.typing import EventDict, Processor, WrappedLogger
 
+from vertex_launcher.channels import plaintext_channel
 from vertex_launcher.errors import LauncherError
 
 if TYPE_CHECKING:
@@ -390,40 +391,6 @@ def _warn(text: str) -> None:
         print(f"{SINK_ERROR_PREFIX} {text}", file=sys.stderr, flush=True)
 
 
-class _CallDetails(NamedTuple):
-    method: str
-    timeout: float | None
-    metadata: Any
-    credentials: Any
-    wait_for_ready: bool | None
-    compression: Any
-
-
-def _plaintext_channel(endpoint: str, credentials: google.auth.credentials.Credentials) -> Any:
-    """A plaintext gRPC channel that still sends the credentials' bearer token (local fakes, in-cluster proxies)."""
-    import grpc
-    from google.auth.transport import requests as auth_requests
-
-    request = auth_requests.Request()
-
-    class _BearerToken(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-        def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, message: Any) -> Any:
-            headers: dict[str, str] = {}
-            credentials.before_request(request, "POST", f"http://{endpoint}{details.method}", headers)  # type: ignore[no-untyped-call]
-            metadata = [*(details.metadata or []), *((k.lower(), v) for k, v in headers.items())]
-            with_token = _CallDetails(
-                method=details.method,
-                timeout=details.timeout,
-                metadata=metadata,
-                credentials=details.credentials,
-                wait_for_ready=getattr(details, "wait_for_ready", None),
-                compression=getattr(details, "compression", None),
-            )
-            return continuation(with_token, message)
-
-    return grpc.intercept_channel(grpc.insecure_channel(endpoint), _BearerToken())
-
-
 def _cloud_logging_writer(
     *,
     credentials: google.auth.credentials.Credentials,
@@ -446,7 +413,7 @@ def _cloud_logging_writer(
 
     host = endpoint or "logging.googleapis.com"
     if insecure:
-        transport = LoggingServiceV2GrpcTransport(channel=_plaintext_channel(host, credentials))
+        transport = LoggingServiceV2GrpcTransport(channel=plaintext_channel(host, credentials))
         client = LoggingServiceV2Client(transport=transport)
     else:
         client = LoggingServiceV2Client(credentials=credentials, client_options={"api_endpoint": host})

@@ -16,6 +16,7 @@ from google.api_core import exceptions as gexc
 from google.protobuf import json_format
 
 from vertex_launcher.auth import redact
+from vertex_launcher.channels import plaintext_channel
 from vertex_launcher.errors import (
     AlreadyExistsError,
     ApiError,
@@ -30,7 +31,6 @@ from vertex_launcher.jobs import JobKind, JobRequest, JobView
 from vertex_launcher.result import ACTIVE_STATES
 
 if TYPE_CHECKING:
-    import grpc
     from google.auth.credentials import Credentials
 
 #: Deadline of one API call; a create that outlives it is "ambiguous" and followed by a lookup.
@@ -78,26 +78,6 @@ def create_request_json(request: JobRequest) -> dict[str, Any]:
     }
 
 
-def insecure_channel(endpoint: str, credentials: Credentials) -> grpc.Channel:
-    """A plaintext gRPC channel that still sends the credentials' bearer token (emulators, local proxies)."""
-    import grpc
-    from google.auth.transport import requests as auth_requests
-
-    class _Auth(grpc.UnaryUnaryClientInterceptor):  # type: ignore[type-arg]
-        def __init__(self) -> None:
-            self._request = auth_requests.Request()
-
-        def intercept_unary_unary(self, continuation: Callable[..., Any], details: Any, request: Any) -> Any:
-            headers: dict[str, str] = {}
-            credentials.before_request(  # type: ignore[no-untyped-call]
-                self._request, "POST", f"http://{endpoint}{details.method}", headers
-            )
-            metadata = list(details.metadata or []) + [(k.lower(), v) for k, v in headers.items()]
-            return continuation(details._replace(metadata=metadata), request)
-
-    return grpc.intercept_channel(grpc.insecure_channel(endpoint), _Auth())
-
-
 class GapicBackend:
     """``JobBackend`` over ``JobServiceClient`` (custom) or ``PipelineServiceClient`` (pipeline)."""
 
@@ -113,7 +93,7 @@ class GapicBackend:
         client_cls: Any = service.JobServiceClient if kind == "custom" else service.PipelineServiceClient  # type: ignore[attr-defined]
         if insecure:
             transport_cls = client_cls.get_transport_class("grpc")
-            transport = transport_cls(channel=insecure_channel(endpoint, credentials))
+            transport = transport_cls(channel=plaintext_channel(endpoint, credentials))
             self._client: Any = client_cls(transport=transport)
         else:
             self._client = client_cls(credentials=credentials, client_options={"api_endpoint": endpoint})
