@@ -35,9 +35,10 @@ from tests.fixtures.fake_google import (
     FakeSTS,
     fake_jwt,
 )
-from vertex_launcher.auth import redact, resolve_identity
+from vertex_launcher.auth import resolve_identity
 from vertex_launcher.clock import FakeClock
 from vertex_launcher.errors import AuthError, ConfigError
+from vertex_launcher.redaction import redact_text as redact
 from vertex_launcher.settings import Settings
 
 F = TypeVar("F", bound=FakeServer)
@@ -533,7 +534,7 @@ def test_a_token_inside_a_malformed_response_does_not_reach_the_error_message(sa
         iam_credentials_endpoint=iam.endpoint,
     )
     assert "invalid expiration" in run.error
-    assert '"accessToken": "<redacted>"' in run.error
+    assert '"accessToken": "[REDACTED]"' in run.error
     assert iam.issued  # the token was issued — and the sandbox check found it nowhere
 
 
@@ -550,7 +551,7 @@ def test_a_token_inside_a_malformed_response_does_not_reach_the_error_message(sa
 def test_redact_removes_token_values_and_keeps_the_rest(text: str, kept: str) -> None:
     """Values of token-ish keys, bearer tokens, JWTs, Google token shapes and PEM keys are replaced."""
     redacted = redact(text)
-    assert "<redacted>" in redacted
+    assert "[REDACTED]" in redacted
     assert kept in redacted
     for secret in (
         "ya29.a0AfH6SM",

@@ -32,16 +32,15 @@ from tests.fixtures.fake_logging import FakeLogging, self_signed_certificate
 from vertex_launcher.errors import ConfigError, TransientApiError
 from vertex_launcher.logs import (
     LABELS_KEY,
-    REDACTED,
     SINK_ERROR_PREFIX,
     SOURCE_LOCATION_KEY,
     LogPipeline,
     configure_logging,
     log_run_finished,
     monitored_resource,
-    redact,
     reset_logging,
 )
+from vertex_launcher.redaction import REDACTED, redact
 
 TOKEN = "ya29.a0AfB_byC-secret-access-token-0123456789"
 LABELS = {"run_key": "7d0c2b9e", "schedule": "nightly-train", "namespace": "ml"}

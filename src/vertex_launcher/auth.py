@@ -32,6 +32,7 @@ from google.auth.credentials import AnonymousCredentials, Credentials
 
 from vertex_launcher.clock import Clock
 from vertex_launcher.errors import AuthError, ConfigError
+from vertex_launcher.redaction import redact_text as redact
 from vertex_launcher.settings import Settings
 
 log = structlog.get_logger(__name__)
@@ -371,33 +372,6 @@ def _jwt_claims(token: object) -> dict[str, Any]:
     except (ValueError, binascii.Error):
         return {}
     return claims if isinstance(claims, dict) else {}
-
-
-_SECRETS = (
-    # key/value pairs in JSON, form bodies or headers whose value is a credential
-    re.compile(
-        r"""(?ix)
-        (["']?(?:access_?token|refresh_?token|id_?token|subject_?token|actor_?token|assertion|client_?secret
-              |private_?key(?:_id)?|authorization|x-goog-iam-authorization-token|token)["']?\s*[:=]\s*["']?)
-        (?:bearer\s+)?[^"'\s,&}]+
-        """
-    ),
-    re.compile(r"(?i)\bbearer\s+[\w.~+/-]+=*"),
-    re.compile(r"\beyJ[\w-]*\.[\w-]+\.[\w-]*"),  # JWTs (subject tokens, id tokens, assertions)
-    re.compile(r"\bya29\.[\w.-]+"),  # Google OAuth access tokens
-    re.compile(r"\b1//[\w.-]{20,}"),  # Google OAuth refresh tokens
-    re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----.*?(?:-----END [A-Z ]*PRIVATE KEY-----|$)", re.DOTALL),
-)
-
-
-def redact(text: str) -> str:
-    """``text`` with anything that looks like a token, key or credential value replaced by ``<redacted>``.
-
-    For error text that came from an identity endpoint (response bodies, exception args) before it is logged.
-    """
-    for pattern in _SECRETS:
-        text = pattern.sub(lambda m: (m.group(1) if m.re.groups else "") + "<redacted>", text)
-    return text
 
 
 def _reason(exc: BaseException) -> str:

@@ -15,7 +15,6 @@ from typing import TYPE_CHECKING, Any
 from google.api_core import exceptions as gexc
 from google.protobuf import json_format
 
-from vertex_launcher.auth import redact
 from vertex_launcher.channels import plaintext_channel
 from vertex_launcher.errors import (
     AlreadyExistsError,
@@ -28,6 +27,7 @@ from vertex_launcher.errors import (
     TransientApiError,
 )
 from vertex_launcher.jobs import JobKind, JobRequest, JobView
+from vertex_launcher.redaction import redact_text
 from vertex_launcher.result import ACTIVE_STATES
 
 if TYPE_CHECKING:
@@ -193,10 +193,10 @@ def _call(fn: Callable[[], Any], *, create: bool = False) -> Any:
     except gexc.GoogleAPICallError as exc:
         raise translate(exc, create=create) from None
     except auth_exceptions.RefreshError as exc:
-        msg = f"could not refresh the access token: {redact(str(exc.args[0] if exc.args else exc))}"
+        msg = f"could not refresh the access token: {redact_text(str(exc.args[0] if exc.args else exc))}"
         raise AuthError(msg) from None
     except auth_exceptions.TransportError as exc:
-        msg = f"could not reach the token endpoint: {redact(str(exc.args[0] if exc.args else exc))}"
+        msg = f"could not reach the token endpoint: {redact_text(str(exc.args[0] if exc.args else exc))}"
         raise TransientApiError(msg, code="UNAVAILABLE") from None
 
 
