@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import json
 import re
+import sys
 import threading
+import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -123,6 +125,10 @@ class _Handler(BaseHTTPRequestHandler):
             status, payload = exc.http_status, exc.json_body()
         except (ConfigError, ValueError) as exc:
             error = invalid(str(exc))
+            status, payload = error.http_status, error.json_body()
+        except Exception as exc:  # a bug must still answer like a server, not drop the connection
+            traceback.print_exc(file=sys.stderr)
+            error = ApiError("INTERNAL", f"Internal error in the emulator: {exc!r}")
             status, payload = error.http_status, error.json_body()
         self._send(status, payload)
 
