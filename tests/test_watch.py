@@ -264,6 +264,19 @@ def test_sigterm_during_an_ambiguous_create_still_cancels_the_job() -> None:
     assert next(iter(backend.jobs.values())).state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
 
 
+def test_sigterm_with_detach_during_an_ambiguous_create_names_the_job_it_made() -> None:
+    """ON_TERMINATE=detach, a stop during a create that made the job but failed: the result names that job."""
+    clock = FakeClock()
+    backend = FakeBackend(
+        on_create=lambda job: clock.stop_at(clock.elapsed),
+        failures={"create": [TransientApiError("deadline", code="DEADLINE_EXCEEDED", ambiguous=True)]},
+    )
+    result = launch(backend, clock, on_terminate="detach")
+    [job] = backend.jobs.values()
+    assert (result.outcome, result.exit_code, result.job) == (Outcome.DETACHED, ExitCode.TERMINATED, job.name)
+    assert (backend.count("cancel"), job.state) == (0, "JOB_STATE_QUEUED")
+
+
 def test_an_unconfirmed_cancel_is_reported_after_the_grace_budget() -> None:
     """Vertex never shows CANCELLING: the run still exits 143 within the grace budget and says so."""
     clock = FakeClock()

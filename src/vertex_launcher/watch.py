@@ -229,7 +229,8 @@ class Watcher:
         by_signal = cause == "signal"
         why = self.clock.stop_reason if by_signal else f"TIMEOUT_SECONDS={self.policy.timeout:g}"
         job = self._job
-        if job is None and self._create_attempted and self.policy.on_terminate == "cancel":
+        if job is None and self._create_attempted:
+            # A create that failed ambiguously may have made the job: find it, to cancel it or to name it.
             job = self._lookup_quietly(request)
         details: dict[str, Any] = {"stopped_by": why, "on_terminate": self.policy.on_terminate}
         outcome = Outcome.TIMEOUT if not by_signal else Outcome.CANCELLED
