@@ -123,6 +123,21 @@ def test_replace_cancels_the_earlier_run_then_submits() -> None:
     assert result.outcome is Outcome.SUCCEEDED
 
 
+def test_replace_asks_again_when_the_cancel_of_the_earlier_run_was_lost() -> None:
+    """CONCURRENCY_POLICY=Replace, and the first cancel requests fail with UNAVAILABLE: asked again before creating."""
+    backend = FakeBackend(
+        states=["JOB_STATE_RUNNING"] * 1000,
+        failures={"cancel": [TransientApiError("down", code="UNAVAILABLE") for _ in range(4)]},
+    )
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    result = launch(backend, concurrency="Replace", wait=False)
+    assert backend.jobs[f"{PARENT}/customJobs/7"].state == "JOB_STATE_CANCELLED"
+    assert backend.count("cancel") == 5
+    last_cancel = max(i for i, call in enumerate(backend.calls) if call == "cancel")
+    assert last_cancel < backend.calls.index("create")
+    assert result.outcome is Outcome.SUBMITTED
+
+
 def test_allow_does_not_look_at_other_runs() -> None:
     """CONCURRENCY_POLICY=Allow makes no list call for the schedule."""
     backend = FakeBackend()
@@ -275,6 +290,20 @@ def test_sigterm_with_detach_during_an_ambiguous_create_names_the_job_it_made() 
     [job] = backend.jobs.values()
     assert (result.outcome, result.exit_code, result.job) == (Outcome.DETACHED, ExitCode.TERMINATED, job.name)
     assert (backend.count("cancel"), job.state) == (0, "JOB_STATE_QUEUED")
+
+
+def test_a_cancel_lost_to_transient_errors_is_asked_again_within_the_grace_budget() -> None:
+    """A stop, and the first cancel requests all fail with UNAVAILABLE: the cancel is asked again and confirmed."""
+    clock = FakeClock()
+    clock.stop_at(100.0)
+    backend = FakeBackend(
+        states=["JOB_STATE_RUNNING"] * 1000,
+        failures={"cancel": [TransientApiError("down", code="UNAVAILABLE") for _ in range(4)]},
+    )
+    result = launch(backend, clock)
+    assert (result.exit_code, result.details["cancel_confirmed"]) == (ExitCode.TERMINATED, True)
+    assert next(iter(backend.jobs.values())).state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+    assert backend.count("cancel") == 5
 
 
 def test_an_unconfirmed_cancel_is_reported_after_the_grace_budget() -> None:

@@ -154,6 +154,7 @@ class Watcher:
                     continue
                 if job.state.endswith(("QUEUED", "PENDING", "RUNNING", "PAUSED")):
                     still.append(name)
+                    self._cancel_quietly(name)  # not even CANCELLING: the request may have been lost; ask again
             pending = still
             if pending and self.clock.monotonic() - attempt_start > 2 * self.policy.schedule.maximum:
                 # The earlier jobs ignore the cancel; say so and go on rather than block the schedule forever.
@@ -261,6 +262,7 @@ class Watcher:
                 if job.state.endswith(("CANCELLING", "CANCELLED")) or is_terminal(job.state):
                     log.info("cancel confirmed", job=job.name, state=job.state)
                     return job, True
+                self._cancel_quietly(job.name)  # not even CANCELLING: the request may have been lost; ask again
             self.clock.pause(min(CANCEL_CHECK_SECONDS, max(0.0, grace_end - self.clock.monotonic())))
         log.error("cancel not confirmed within the grace budget", job=job.name, state=job.state)
         return job, False
