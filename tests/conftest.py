@@ -7,8 +7,9 @@ import os
 import pytest
 
 from tests.fixtures.emulator import _emulator, _emulator_factory, _emulator_session
+from tests.fixtures.fake_gcs import _fake_gcs
 
-__all__ = ["_emulator", "_emulator_factory", "_emulator_session"]
+__all__ = ["_emulator", "_emulator_factory", "_emulator_session", "_fake_gcs"]
 
 
 @pytest.fixture(autouse=True)

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from tests.fixtures.emulator import Emulator
+from tests.fixtures.fake_gcs import FakeGcs
 from tests.launcher import finish, launcher_env, run, signal_when, start
 from tests.pipelines import compile_pipeline
 
@@ -154,3 +155,39 @@ def test_render_prints_the_create_request_without_credentials_or_network(fast: E
     assert request["parent"] == "projects/demo/locations/us-central1"
     assert request["customJob"]["jobSpec"]["workerPoolSpecs"][0]["containerSpec"]["args"] == ["--day", "2026-01-31"]
     assert fast.requests() == []
+
+
+def test_a_pipeline_template_from_gcs_is_read_with_google_cloud_storage(
+    fast: Emulator, tmp_path: Path, fake_gcs: FakeGcs
+) -> None:
+    """PIPELINE_TEMPLATE=gs://…: the real storage client downloads it (STORAGE_EMULATOR_HOST) and the run succeeds."""
+    fake_gcs.objects["templates/nightly.yaml"] = compile_pipeline(tmp_path / "p.yaml").read_bytes()
+    env = launcher_env(
+        fast,
+        tmp_path,
+        job_type="pipeline",
+        image_uri=None,
+        pipeline_template="gs://templates/nightly.yaml",
+        pipeline_parameters={"day": "2026-01-31"},
+        STORAGE_EMULATOR_HOST=fake_gcs.url,
+    )
+    done = run(env)
+    assert done.exit_code == 0, done.stdout + done.stderr
+    assert any("templates/o/nightly.yaml" in path for path in fake_gcs.paths)
+    assert done.result["state"] == "PIPELINE_STATE_SUCCEEDED"
+
+
+def test_a_missing_gcs_template_is_a_config_error(fast: Emulator, tmp_path: Path, fake_gcs: FakeGcs) -> None:
+    """A gs:// template that does not exist: exit 2 naming the variable, nothing submitted."""
+    env = launcher_env(
+        fast,
+        tmp_path,
+        job_type="pipeline",
+        image_uri=None,
+        pipeline_template="gs://templates/missing.yaml",
+        STORAGE_EMULATOR_HOST=fake_gcs.url,
+    )
+    done = run(env)
+    assert done.exit_code == 2
+    assert "VERTEX_LAUNCHER_PIPELINE_TEMPLATE: gs://templates/missing.yaml does not exist" in done.stderr
+    assert fast.requests("CreatePipelineJob") == []
