@@ -191,3 +191,47 @@ def test_a_missing_gcs_template_is_a_config_error(fast: Emulator, tmp_path: Path
     assert done.exit_code == 2
     assert "VERTEX_LAUNCHER_PIPELINE_TEMPLATE: gs://templates/missing.yaml does not exist" in done.stderr
     assert fast.requests("CreatePipelineJob") == []
+
+
+LOG_SCENARIOS = {
+    "success": ({}, 0),
+    "failure": ({"labels": {"emulator-outcome": "failed"}}, 1),
+    "timeout": ({"timeout_seconds": "1", "labels": {"emulator-run-seconds": "600"}}, 4),
+    "config error": ({"wait": "maybe"}, 2),
+}
+
+
+@pytest.mark.parametrize("scenario", sorted(LOG_SCENARIOS))
+def test_every_stdout_line_is_a_cloud_logging_structured_record(fast: Emulator, tmp_path: Path, scenario: str) -> None:
+    """Each line is JSON with severity, message, time, labels and source location; the last is the result."""
+    settings, exit_code = LOG_SCENARIOS[scenario]
+    done = run(launcher_env(fast, tmp_path, run_key="logs-1", schedule_name="nightly", **settings))
+    assert done.exit_code == exit_code
+    for record in done.records:
+        assert record["severity"] in ("DEBUG", "INFO", "WARNING", "ERROR")
+        assert record["message"]
+        assert record["time"].endswith("Z")
+        assert {"file", "line", "function"} <= set(record["logging.googleapis.com/sourceLocation"])
+    labels = done.records[-1]["logging.googleapis.com/labels"]
+    assert (labels.get("run_key"), labels.get("schedule")) == (
+        ("logs-1", "nightly") if scenario != "config error" else (None, None)
+    )
+    result = done.result
+    assert result["message"] == "run finished"
+    assert {"outcome", "job", "state", "exit_code", "duration_seconds", "console_url", "launcher_version"} <= set(
+        result
+    )
+    assert result["severity"] == ("INFO" if exit_code == 0 else "ERROR")
+    if scenario in ("success", "failure", "timeout"):
+        assert labels["job"] == result["job"]
+        assert {"display_name", "create_time", "logs_url"} <= set(result)
+
+
+def test_a_sigterm_run_ends_with_a_warning_result_record(fast: Emulator, tmp_path: Path) -> None:
+    """SIGTERM: the last record is the result at WARNING, stopped_by names the signal."""
+    process = start(launcher_env(fast, tmp_path, labels={"emulator-run-seconds": "600"}))
+    signal_when(process, lambda: any(j["state"] == "JOB_STATE_RUNNING" for j in fast.jobs()))
+    done = finish(process)
+    assert (done.result["severity"], done.result["stopped_by"]) == ("WARNING", "SIGTERM")
+    messages = [r["message"] for r in done.records]
+    assert messages.index("cancelling the job") < messages.index("cancel confirmed") < messages.index("run finished")
