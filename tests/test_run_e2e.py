@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import signal
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -193,7 +194,7 @@ def test_a_missing_gcs_template_is_a_config_error(fast: Emulator, tmp_path: Path
     assert fast.requests("CreatePipelineJob") == []
 
 
-LOG_SCENARIOS = {
+LOG_SCENARIOS: dict[str, tuple[dict[str, Any], int]] = {
     "success": ({}, 0),
     "failure": ({"labels": {"emulator-outcome": "failed"}}, 1),
     "timeout": ({"timeout_seconds": "1", "labels": {"emulator-run-seconds": "600"}}, 4),
