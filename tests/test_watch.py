@@ -123,6 +123,14 @@ def test_replace_cancels_the_earlier_run_then_submits() -> None:
     assert result.outcome is Outcome.SUCCEEDED
 
 
+def test_replace_stops_with_exit_3_when_the_earlier_run_may_not_be_cancelled() -> None:
+    """CONCURRENCY_POLICY=Replace and a refused cancel: exit 3, nothing submitted on top of the earlier job."""
+    backend = FakeBackend(failures={"cancel": [AuthError("denied", code="PERMISSION_DENIED")]})
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    result = launch(backend, concurrency="Replace")
+    assert (result.outcome, result.exit_code, backend.count("create")) == (Outcome.ERROR, ExitCode.AUTH, 0)
+
+
 def test_replace_asks_again_when_the_cancel_of_the_earlier_run_was_lost() -> None:
     """CONCURRENCY_POLICY=Replace, and the first cancel requests fail with UNAVAILABLE: asked again before creating."""
     backend = FakeBackend(

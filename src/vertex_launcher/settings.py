@@ -126,6 +126,14 @@ class Settings(BaseSettings):
     credentials_wait_seconds: float = Field(
         default=30.0, ge=0, description="How long to retry ADC discovery and the first token (metadata startup race)."
     )
+    resource_manager_endpoint: str = Field(
+        default="https://cloudresourcemanager.googleapis.com",
+        description="URL of the Resource Manager API; `doctor` asks it projects.testIamPermissions.",
+    )
+    iam_endpoint: str = Field(
+        default="https://iam.googleapis.com",
+        description="URL of the IAM API; `doctor` asks it serviceAccounts.testIamPermissions (actAs).",
+    )
 
     # --- logging ---
     log_format: Literal["json", "console"] = Field(default="json", description="`json` or `console`.")
@@ -179,6 +187,14 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
+    @field_validator("resource_manager_endpoint", "iam_endpoint")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")) or not value.split("://", 1)[1].strip("/"):
+            msg = f"{value!r} must be an https:// URL (http:// only toward this machine)"
+            raise ValueError(msg)
+        return value.rstrip("/")
+
     @field_validator("labels")
     @classmethod
     def _label_keys(cls, value: dict[str, str]) -> dict[str, str]:
@@ -220,6 +236,15 @@ class Settings(BaseSettings):
                 "(e.g. an in-cluster emulator)"
             )
             raise ValueError(msg)
+        for name in ("resource_manager_endpoint", "iam_endpoint"):
+            url = str(getattr(self, name))
+            host = url.split("://", 1)[1].split("/", 1)[0]
+            if url.startswith("http://") and not self.api_insecure_remote and not is_loopback(host):
+                msg = (
+                    f"{PREFIX}{name.upper()}: http:// toward {host!r} (not this machine) would send credentials in "
+                    "plaintext; use https://, or set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted"
+                )
+                raise ValueError(msg)
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
             msg = f"{PREFIX}ACCELERATOR_COUNT: set ACCELERATOR_TYPE and a count ≥ 1 together"
             raise ValueError(msg)

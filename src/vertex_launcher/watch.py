@@ -137,7 +137,8 @@ class Watcher:
             )
         log.warning("cancelling earlier run(s) first (CONCURRENCY_POLICY=Replace)", replacing_jobs=names)
         for job in active:
-            self._cancel_quietly(job.name)
+            # A refused cancel ends the run (exit 3): submitting anyway would pile a second job on the first.
+            self._cancel_quietly(job.name, refusal_ends_run=True)
         self._wait_for_replaced(names)
         return None
 
@@ -267,7 +268,7 @@ class Watcher:
         log.error("cancel not confirmed within the grace budget", job=job.name, state=job.state)
         return job, False
 
-    def _cancel_quietly(self, name: str) -> None:
+    def _cancel_quietly(self, name: str, *, refusal_ends_run: bool = False) -> None:
         for attempt in range(3):
             try:
                 self.backend.cancel(name)
@@ -279,6 +280,8 @@ class Watcher:
                 log.info("cancel not needed", job=name, error_code=exc.code, error_message=exc.message)
             except LauncherError as exc:
                 log.error("cancel refused", job=name, error_code=exc.code, error_message=exc.message)
+                if refusal_ends_run:
+                    raise
             else:
                 log.info("cancel requested", job=name)
             return
