@@ -344,3 +344,14 @@ def test_polls_grow_with_elapsed_time_and_stay_within_bounds() -> None:
     delays = [schedule.next_delay(t, rng) for t in range(0, 20_000, 50)]
     assert all(8.0 <= d <= 300.0 for d in delays)
     assert schedule.get_calls(600) < 600 / 5 / 4
+
+
+def test_replace_never_submits_while_the_earlier_run_ignores_its_cancel() -> None:
+    """An earlier job that stays RUNNING after cancel: no second job; exit 5 so a retry checks again."""
+    backend = FakeBackend()
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    backend.cancel = lambda name: None  # type: ignore[method-assign]
+    backend.states = ["JOB_STATE_RUNNING"] * 1000
+    result = launch(backend, concurrency="Replace")
+    assert (result.outcome, result.exit_code, backend.count("create")) == (Outcome.ERROR, ExitCode.TRANSIENT, 0)
+    assert "not submitting" in result.details["error"]["message"]

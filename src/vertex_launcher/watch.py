@@ -157,10 +157,11 @@ class Watcher:
                     still.append(name)
                     self._cancel_quietly(name)  # not even CANCELLING: the request may have been lost; ask again
             pending = still
-            if pending and self.clock.monotonic() - attempt_start > 2 * self.policy.schedule.maximum:
-                # The earlier jobs ignore the cancel; say so and go on rather than block the schedule forever.
-                log.warning("replaced jobs have not left RUNNING; submitting anyway", jobs=pending)
-                return
+            waited = self.clock.monotonic() - attempt_start
+            if pending and waited > 2 * self.policy.schedule.maximum:
+                # Submitting now would run two jobs of the schedule at once: give up (exit 5, a retry re-checks).
+                msg = f"replaced job(s) still active {waited:.0f} s after cancel: {', '.join(pending)}; not submitting"
+                raise TransientApiError(msg, code="ABORTED")
         log.info("earlier run(s) cancelled", jobs=names)
 
     def _submit(self, request: JobRequest) -> JobView:
