@@ -146,6 +146,24 @@ def test_replace_asks_again_when_the_cancel_of_the_earlier_run_was_lost() -> Non
     assert result.outcome is Outcome.SUBMITTED
 
 
+@pytest.mark.parametrize("policy", ["Forbid", "Replace"])
+def test_a_stop_during_the_reattach_lookup_leaves_the_earlier_run_alone(policy: str) -> None:
+    """SIGTERM while looking for this run's job: exit 143, no skip, no cancel of the earlier job, nothing created."""
+    clock = FakeClock()
+    backend = FakeBackend()
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    lookup = backend.find_run
+
+    def find_run_then_stop(req: JobRequest) -> list[JobView]:
+        clock.stop_at(clock.elapsed)
+        return lookup(req)
+
+    backend.find_run = find_run_then_stop  # type: ignore[method-assign]
+    result = launch(backend, clock, concurrency=policy)
+    assert (result.outcome, result.exit_code) == (Outcome.CANCELLED, ExitCode.TERMINATED)
+    assert (backend.count("cancel"), backend.count("create")) == (0, 0)
+
+
 def test_allow_does_not_look_at_other_runs() -> None:
     """CONCURRENCY_POLICY=Allow makes no list call for the schedule."""
     backend = FakeBackend()

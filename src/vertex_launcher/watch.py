@@ -89,6 +89,7 @@ class Watcher:
             self._check_stop()
             job = self._reattach(request)
             if job is None:
+                self._check_stop()  # a stopped run must neither skip (exit 0) nor cancel the earlier run's job
                 blocking = self._apply_concurrency(request)
                 if blocking is not None:
                     return blocking
