@@ -158,7 +158,7 @@ def test_a_stop_during_the_reattach_lookup_leaves_the_earlier_run_alone(policy: 
         clock.stop_at(clock.elapsed)
         return lookup(req)
 
-    backend.find_run = find_run_then_stop  # type: ignore[method-assign]
+    backend.find_run = find_run_then_stop  # type: ignore[method-assign,assignment]
     result = launch(backend, clock, concurrency=policy)
     assert (result.outcome, result.exit_code) == (Outcome.CANCELLED, ExitCode.TERMINATED)
     assert (backend.count("cancel"), backend.count("create")) == (0, 0)
