@@ -11,7 +11,8 @@
 #    in a private mount namespace with a read-only root and a tmpfs /tmp, as the pod does: `render` (custom job and
 #    pipeline job), bytecode present, `emulator --port 0`, and a real `run` against that emulator;
 # 5. prints the image size.
-# Needs root (apt-get, buildah chroot isolation, mount namespaces). State lives in $SMOKE_DIR (.build/image-smoke).
+# Needs root (apt-get, buildah chroot isolation, mount namespaces). State (~0.7 GB: the cached base and the last
+# image) lives in $SMOKE_DIR, default .build/image-smoke; delete it to start over.
 set -euo pipefail
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -158,6 +159,7 @@ mounts=()
 "${BUILDAH[@]}" bud --quiet --isolation chroot "${mounts[@]}" \
     --build-arg "BASE_IMAGE=$BASE_IMAGE" -t "$IMAGE" -f "$REPO/Dockerfile" "$REPO" > /dev/null
 echo "built in $(elapsed "$t")"
+"${BUILDAH[@]}" rmi --prune > /dev/null 2>&1 || true   # the previous smoke image, now untagged (vfs: ~500 MB each)
 
 log "image config"
 "${BUILDAH[@]}" inspect --type image "$IMAGE" > "$WORK/inspect.json"
