@@ -2,7 +2,7 @@
 SHELL := /bin/bash
 .DEFAULT_GOAL := help
 UV_VERSION := 0.13.8
-UV := $(shell command -v uv 2>/dev/null || echo $(HOME)/.local/bin/uv)
+UV := $(shell command -v uv 2>/dev/null || echo .tools/uv/bin/uv)
 PY := .venv/bin/python
 RUN := $(UV) run --frozen --no-sync
 # Each mk/*.mk file adds its checks to TEST_TARGETS.
@@ -15,8 +15,10 @@ include $(sort $(wildcard mk/*.mk))
 help: ## List the targets
 	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
+# A fresh machine has no uv: put the pinned one in its own venv (works where pip --user is refused, PEP 668).
 $(UV):
-	python3 -m pip install --quiet --user "uv==$(UV_VERSION)"
+	python3 -m venv .tools/uv
+	.tools/uv/bin/pip install --quiet "uv==$(UV_VERSION)"
 
 .venv/.synced: uv.lock pyproject.toml | $(UV)
 	$(UV) sync --frozen --all-groups
