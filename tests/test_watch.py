@@ -305,6 +305,25 @@ def test_sigterm_during_an_ambiguous_create_still_cancels_the_job() -> None:
     assert next(iter(backend.jobs.values())).state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
 
 
+def test_the_lookup_after_an_interrupted_create_outlasts_transient_errors() -> None:
+    """A stop during an ambiguous create, then UNAVAILABLE on the lookup: it is retried and the job still cancelled."""
+    clock = FakeClock()
+    backend = FakeBackend(
+        failures={"create": [TransientApiError("deadline", code="DEADLINE_EXCEEDED", ambiguous=True)]},
+    )
+
+    def stop_and_break_the_lookup(job: JobView) -> None:
+        clock.stop_at(clock.elapsed)
+        backend.failures["find_run"] = [TransientApiError("down", code="UNAVAILABLE") for _ in range(2)]
+
+    backend.on_create = stop_and_break_the_lookup
+    result = launch(backend, clock, cancel_grace=20.0)
+    [job] = backend.jobs.values()
+    assert (result.exit_code, result.job, result.details["cancel_confirmed"]) == (ExitCode.TERMINATED, job.name, True)
+    assert job.state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+    assert clock.elapsed <= 20.0 + 2.0
+
+
 def test_sigterm_with_detach_during_an_ambiguous_create_names_the_job_it_made() -> None:
     """ON_TERMINATE=detach, a stop during a create that made the job but failed: the result names that job."""
     clock = FakeClock()

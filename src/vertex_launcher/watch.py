@@ -232,10 +232,11 @@ class Watcher:
     def _terminate(self, request: JobRequest, cause: Literal["signal", "timeout"]) -> RunResult:
         by_signal = cause == "signal"
         why = self.clock.stop_reason if by_signal else f"TIMEOUT_SECONDS={self.policy.timeout:g}"
+        grace_end = self.clock.monotonic() + self.policy.cancel_grace  # one budget for the lookup and the cancel
         job = self._job
         if job is None and self._create_attempted:
             # A create that failed ambiguously may have made the job: find it, to cancel it or to name it.
-            job = self._lookup_quietly(request)
+            job = self._lookup_quietly(request, until=grace_end)
         details: dict[str, Any] = {"stopped_by": why, "on_terminate": self.policy.on_terminate}
         outcome = Outcome.TIMEOUT if not by_signal else Outcome.CANCELLED
         if job is None:
@@ -245,12 +246,11 @@ class Watcher:
             log.warning("leaving the job running (ON_TERMINATE=detach)", job=job.name, stopped_by=why)
             outcome = Outcome.TIMEOUT if not by_signal else Outcome.DETACHED
             return self._result(outcome, exit_code_for(outcome, by_signal=by_signal), job, details)
-        job, confirmed = self._cancel_and_confirm(job, why)
+        job, confirmed = self._cancel_and_confirm(job, why, grace_end)
         details["cancel_confirmed"] = confirmed
         return self._result(outcome, exit_code_for(outcome, by_signal=by_signal), job, details)
 
-    def _cancel_and_confirm(self, job: JobView, why: str | None) -> tuple[JobView, bool]:
-        grace_end = self.clock.monotonic() + self.policy.cancel_grace
+    def _cancel_and_confirm(self, job: JobView, why: str | None, grace_end: float) -> tuple[JobView, bool]:
         if is_terminal(job.state):
             return job, job.state.endswith("CANCELLED")
         log.warning("cancelling the job", job=job.name, stopped_by=why)
@@ -288,13 +288,22 @@ class Watcher:
                 log.info("cancel requested", job=name)
             return
 
-    def _lookup_quietly(self, request: JobRequest) -> JobView | None:
-        try:
-            found = self.backend.find_run(request)
-        except LauncherError as exc:
-            log.error("could not look for a job made by the interrupted create", error_message=exc.message)
-            return None
-        return found[0] if found else None
+    def _lookup_quietly(self, request: JobRequest, *, until: float) -> JobView | None:
+        """The run's job after an interrupted create; transient errors are retried until ``until``."""
+        attempt = 0
+        while True:
+            try:
+                found = self.backend.find_run(request)
+            except LauncherError as exc:
+                left = until - self.clock.monotonic()
+                if not isinstance(exc, TransientApiError) or left <= 0:
+                    log.error("could not look for a job made by the interrupted create", error_message=exc.message)
+                    return None
+                log.warning("could not look for a job made by the interrupted create; retrying", error_code=exc.code)
+                self.clock.pause(min(2.0, left, self.policy.schedule.retry_delay(attempt, self.rng, exc.retry_after)))
+                attempt += 1
+                continue
+            return found[0] if found else None
 
     # --- plumbing ---
     def _call(self, fn: Callable[[], T], what: str) -> T:
