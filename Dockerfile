@@ -1,4 +1,3 @@
-# syntax=docker/dockerfile:1
 # The vertex-launcher image: a locked, dev-dependency-free virtualenv on a slim Python base, run as a numeric
 # non-root user with a read-only root filesystem. Built by `docker build .` for real and by `make image-smoke`
 # (buildah, local Debian base passed as BASE_IMAGE) here. Kubernetes runs `vertex-launcher run`.
