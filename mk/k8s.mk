@@ -2,7 +2,8 @@
 #   k8s-check    render every overlay; kubernetes-validate --strict for each supported Kubernetes version;
 #                checkov on the rendered YAML and the Dockerfile; hadolint. Part of `make test` (~10 s warm).
 #   image-smoke  build the real Dockerfile with buildah on a local Debian base and run the image as its non-root
-#                user (render, emulator, a real run). Needs root; ~2.5 min with a cached base, ~3.5 min cold, so
+#                user (render, emulator, a real run). Needs root, apt and ~0.7 GB; 2-2.5 min here, cold or warm
+#                (build time varies 50-120 s with disk load), so
 #                it is NOT in `make test`: CI runs it as its own step.
 TEST_TARGETS += k8s-check
 
@@ -55,5 +56,5 @@ k8s-checkov: k8s-render
 hadolint: venv
 	.venv/bin/hadolint Dockerfile
 
-image-smoke: ## Build the Dockerfile with buildah on a local Debian base and run the image (root; ~2.5-3.5 min)
+image-smoke: ## Build the Dockerfile with buildah on a local Debian base and run the image (root; ~2-2.5 min here)
 	scripts/image_smoke.sh
