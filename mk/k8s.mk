@@ -2,9 +2,9 @@
 #   k8s-check    render every overlay; kubernetes-validate --strict for each supported Kubernetes version;
 #                checkov on the rendered YAML and the Dockerfile; hadolint. Part of `make test` (~10 s warm).
 #   image-smoke  build the real Dockerfile with buildah on a local Debian base and run the image as its non-root
-#                user (render, emulator, a real run). Needs root, apt and ~0.7 GB; 2-2.5 min here, cold or warm
-#                (build time varies 50-120 s with disk load), so
-#                it is NOT in `make test`: CI runs it as its own step.
+#                user (render, emulator, a real run). Needs root, apt and ~0.7 GB; 2-2.5 min here, cold or
+#                warm (the build alone varies 50-120 s with disk load), so it is NOT in `make test`: CI runs
+#                it as its own step.
 TEST_TARGETS += k8s-check
 
 KUBECTL := .venv/bin/kubectl
