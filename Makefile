@@ -5,15 +5,16 @@ UV_VERSION := 0.13.8
 UV := $(shell command -v uv 2>/dev/null || echo .tools/uv/bin/uv)
 PY := .venv/bin/python
 RUN := $(UV) run --frozen --no-sync
-# Each mk/*.mk file adds its checks to TEST_TARGETS.
-TEST_TARGETS := lint typecheck imports pytest
+# Each mk/*.mk file adds its checks to TEST_TARGETS; pytest goes last so its summary closes the output.
+TEST_TARGETS := lint typecheck imports
 
 include $(sort $(wildcard mk/*.mk))
+TEST_TARGETS += pytest
 
 .PHONY: help venv test lint typecheck imports pytest demo format
 
 help: ## List the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-14s %s\n", $$1, $$2}'
 
 # A fresh machine has no uv: put the pinned one in its own venv (works where pip --user is refused, PEP 668).
 $(UV):
