@@ -45,6 +45,13 @@ def test_the_cronjob_job_name_gives_schedule_and_scheduled_time() -> None:
     assert run.scheduled_time == datetime.fromtimestamp(29481960 * 60, UTC)
 
 
+def test_a_job_name_ending_in_epoch_seconds_is_not_read_as_a_schedule_slot() -> None:
+    """`kubectl create job train-$(date +%s)` ends in seconds, not minutes: the whole name is the schedule."""
+    run = describe_run(settings(k8s_job_name="train-1796083207"), NOW)
+    assert run.schedule == "train-1796083207"
+    assert run.scheduled_time == NOW.replace(microsecond=0)
+
+
 def test_explicit_values_win_over_what_the_job_name_says() -> None:
     """SCHEDULE_NAME, RUN_KEY and SCHEDULED_TIME override the derived ones."""
     run = describe_run(

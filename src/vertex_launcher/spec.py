@@ -11,7 +11,7 @@ import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +50,8 @@ class Run:
 def describe_run(settings: Settings, now: datetime) -> Run:
     """RUN_KEY / SCHEDULE_NAME / SCHEDULED_TIME, each falling back to what the CronJob's Job tells us."""
     match = _JOB_SUFFIX.match(settings.k8s_job_name or "")
+    if match and not _plausible(datetime.fromtimestamp(int(match["minutes"]) * 60, UTC), now):
+        match = None  # e.g. a manual `kubectl create job x-$(date +%s)`: seconds, not CronJob minutes
     schedule = settings.schedule_name or (match["schedule"] if match else settings.k8s_job_name) or "vertex-launcher"
     if settings.scheduled_time is not None:
         scheduled = settings.scheduled_time
@@ -65,6 +67,11 @@ def describe_run(settings: Settings, now: datetime) -> Run:
         scheduled_time=scheduled,
         key_is_fresh=key is None,
     )
+
+
+def _plausible(scheduled: datetime, now: datetime) -> bool:
+    """A CronJob slot lies in the past year (a late start) or, with clock skew, at most a day ahead."""
+    return now - timedelta(days=366) <= scheduled <= now + timedelta(days=1)
 
 
 def label_value(value: str) -> str:
