@@ -1,0 +1,565 @@
+"""Render ``docs/benchmarks.md`` and ``docs/benchmarks-poll-timeline.png`` from the benchmark's JSON document.
+
+Called by ``bench.runner.main`` after the phases; ``python -m bench.report`` re-renders from an existing
+``docs/benchmarks.json`` (no measuring). Every figure in the page comes from the JSON; the method text is fixed.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+PNG_NAME = "benchmarks-poll-timeline.png"
+
+
+def _get(data: dict[str, Any], *path: str | int) -> Any:
+    node: Any = data
+    for key in path:
+        try:
+            node = node[key]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _fmt(value: Any, unit: str = "", digits: int = 2) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, float):
+        text = f"{value:.{digits}f}".rstrip("0").rstrip(".") if digits else f"{value:.0f}"
+    else:
+        text = str(value)
+    return f"{text}{unit}"
+
+
+def _verdict(ok: bool | None) -> str:
+    return "–" if ok is None else ("**pass**" if ok else "**MISS**")
+
+
+def _med(summary: Any, key: str) -> Any:
+    return _get(summary, key, "median")
+
+
+def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]]:
+    """(figure, launcher vs SDK, ratio/detail, target, pass?) rows."""
+    rows: list[tuple[str, str, str, str, bool | None]] = []
+    rt = data.get("realtime", {})
+    la, sa = _med(rt.get("launcher"), "start_to_create_s"), _med(rt.get("sdk"), "start_to_create_s")
+    r = la / sa if la is not None and sa else None
+    rows.append(
+        (
+            "(a) process start → CreateCustomJob at the emulator",
+            f"{_fmt(la, ' s')} vs {_fmt(sa, ' s')}",
+            f"{_fmt(r, '×')}",
+            "≤ 0.6× SDK",
+            None if r is None else r <= 0.6,
+        )
+    )
+    lb, sb = _med(rt.get("launcher"), "peak_rss_mib"), _med(rt.get("sdk"), "peak_rss_mib")
+    r = lb / sb if lb is not None and sb else None
+    rows.append(
+        (
+            "(b) peak RSS (whole run, watching included)",
+            f"{_fmt(lb, ' MiB', 1)} vs {_fmt(sb, ' MiB', 1)}",
+            f"{_fmt(r, '×')}",
+            "≤ 0.65× SDK and ≤ 128 MiB",
+            None if r is None or lb is None else (r <= 0.65 and lb <= 128),
+        )
+    )
+    batches = _get(data, "scaled", "batches") or {}
+    for runtime, label in (("60", "1 min"), ("600", "10 min"), ("3600", "60 min")):
+        batch = batches.get(runtime)
+        if not batch:
+            continue
+        lg, sg = _med(batch["launcher"], "gets"), _med(batch["sdk"], "gets")
+        r = lg / sg if lg is not None and sg else None
+        target = "≤ 0.2× SDK" if runtime == "600" else "(no target)"
+        ok = (r <= 0.2) if (runtime == "600" and r is not None) else None
+        rows.append((f"(c) GET calls, {label} job", f"{_fmt(lg)} vs {_fmt(sg)}", f"{_fmt(r, '×', 3)}", target, ok))
+    for runtime, label in (("60", "1 min"), ("600", "10 min"), ("3600", "60 min")):
+        batch = batches.get(runtime)
+        if not batch:
+            continue
+        bound = max(10.0, 0.1 * float(runtime))
+        worst = _get(batch, "launcher", "lag_s", "max")
+        rows.append(
+            (
+                f"(d) detection lag, {label} job (scaled clock)",
+                f"median {_fmt(_med(batch['launcher'], 'lag_s'), ' s', 1)}, max {_fmt(worst, ' s', 1)} "
+                f"(SDK median {_fmt(_med(batch['sdk'], 'lag_s'), ' s', 1)})",
+                "",
+                f"≤ {bound:g} s",
+                None if worst is None else worst <= bound,
+            )
+        )
+    worst_rt = _get(rt, "launcher", "lag_s", "max")
+    if worst_rt is not None:
+        seconds = float(rt.get("job_seconds", 60))
+        bound = max(10.0, 0.1 * seconds)
+        rows.append(
+            (
+                f"(d) detection lag, {seconds:g} s job (1× clock)",
+                f"median {_fmt(_med(rt['launcher'], 'lag_s'), ' s', 1)}, max {_fmt(worst_rt, ' s', 1)} "
+                f"(SDK median {_fmt(_med(rt['sdk'], 'lag_s'), ' s', 1)})",
+                "",
+                f"≤ {bound:g} s",
+                worst_rt <= bound,
+            )
+        )
+    sizes = data.get("sizes") or {}
+    if sizes:
+        lm, sm = sizes.get("launcher_mib"), sizes.get("sdk_mib")
+        rows.append(
+            (
+                "(e) installed size of the dependency set",
+                f"{_fmt(lm, ' MiB', 0)} vs {_fmt(sm, ' MiB', 0)}",
+                f"{_fmt(lm / sm if lm and sm else None, '×')}",
+                "(no target)",
+                None,
+            )
+        )
+    fleet = data.get("fleet") or {}
+    if fleet:
+        rows.append(
+            (
+                f"(f) {fleet['launchers']} concurrent launchers, 600 requests/min",
+                f"{fleet['correct']}/{fleet['launchers']} correct, {fleet['rate_limited']} × 429 absorbed",
+                "",
+                f"{fleet['launchers']} of {fleet['launchers']} correct",
+                fleet["correct"] == fleet["launchers"],
+            )
+        )
+    steady = _get(data, "model", "fleet", "steady_log_uniform")
+    if steady:
+        rows.append(
+            (
+                "(g) 1,000 jobs of 10 min – 12 h, steady state: peak GETs/min",
+                f"{steady['peak_gets_per_minute']} (SDK's fixed 5 s: {steady['sdk_gets_per_minute']:.0f})",
+                "",
+                "≤ 600 / min",
+                steady["peak_gets_per_minute"] <= 600,
+            )
+        )
+    return rows
+
+
+def _table(header: list[str], rows: list[list[str]]) -> list[str]:
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return lines
+
+
+def markdown(data: dict[str, Any]) -> str:
+    """The whole page."""
+    meta = data.get("meta", {})
+    before, after = meta.get("machine_before", {}), meta.get("machine_after", {})
+    out: list[str] = [
+        "# Benchmarks: vertex-launcher vs the Vertex AI SDK",
+        "",
+        "Generated by `make bench` (`python -m bench`, about 15–20 minutes; not part of `make test`) from "
+        "[benchmarks.json](benchmarks.json), which holds every raw figure. Re-render without measuring: "
+        "`python -m bench.report`.",
+        "",
+        f"Taken {meta.get('date', '?')} on {before.get('cpus', '?')} CPUs / {before.get('memory_gib', '?')} GiB, "
+        f"Python {before.get('python', '?')}, {meta.get('reps', '?')} repetitions; load average "
+        f"{_fmt(_get(before, 'load_average', 0), '', 1)} before and {_fmt(_get(after, 'load_average', 0), '', 1)} "
+        f"after (other work shared the machine: wall times are noisier than CPU seconds, RSS and GET counts). "
+        f"Whole run: {_fmt(meta.get('bench_seconds'), ' s', 0)}.",
+        "",
+        "## Targets (issue 7)",
+        "",
+    ]
+    out += _table(
+        ["figure", "launcher vs SDK", "ratio", "target", "verdict"],
+        [[a, b, c, d, _verdict(e)] for a, b, c, d, e in targets(data)],
+    )
+    out += ["", *_method(data), *_sections(data)]
+    return "\n".join(out) + "\n"
+
+
+def _method(data: dict[str, Any]) -> list[str]:
+    scale = _get(data, "scaled", "scale")
+    return [
+        "## Method",
+        "",
+        "- **Same emulator, same job.** Both sides submit a one-worker-pool CustomJob to `vertex-launcher emulator` "
+        "(QUEUED and PENDING take 0 s, so a job's runtime is its RUNNING time, set per job by the "
+        "`emulator-run-seconds` label). The launcher is `python -m vertex_launcher run` over plaintext gRPC with "
+        "anonymous credentials; the SDK is [`bench/sdk_reference.py`](../bench/sdk_reference.py): "
+        '`aiplatform.init(..., api_endpoint="http://127.0.0.1:PORT", api_transport="rest", '
+        "credentials=AnonymousCredentials(), staging_bucket=...)` then `aiplatform.CustomJob(...).run()` (its gRPC "
+        "transport insists on TLS, so it talks REST).",
+        "- **Environments as shipped.** The launcher runs from a fresh virtualenv holding exactly the image's "
+        "dependency set (`uv export --frozen --no-dev` + the project as a wheel, bytecode compiled like the "
+        "Dockerfile's `UV_COMPILE_BYTECODE=1`), with the image's `PYTHONDONTWRITEBYTECODE=1`; the SDK from a "
+        "virtualenv holding only `google-cloud-aiplatform` at the locked versions. Neither sees the dev tools "
+        "(e.g. `rich`, which structlog would pick up).",
+        "- **(a)** wall time from just before `fork/exec` (runner's `time.time()`) to the emulator's request-log "
+        "timestamp of the CreateCustomJob (same host clock). Also recorded: CPU seconds the process had used at that "
+        "moment (`/proc/PID/stat`), which a busy machine disturbs less.",
+        "- **(b)** `ru_maxrss` of the child from `os.wait4` (peak over the whole run, which is the import peak: "
+        "watching adds little), plus the median `VmRSS` sampled every 0.2 s while it watched.",
+        "- **(c)/(d) on a scaled clock.** libfaketime was tried first (Debian `faketime` 0.9.10, `FAKETIME='+0 x10'`): "
+        "`time.sleep` and `time.monotonic` are accelerated, but `threading.Event.wait(timeout)` — the launcher's "
+        "only sleep — hangs: Python turns the timeout into an absolute `CLOCK_MONOTONIC` deadline from the faked "
+        "clock and passes it to `sem_clockwait`, which libfaketime 0.9.10 does not intercept. So instead the "
+        f"emulator runs `--time-scale {_fmt(scale)}` and both sides divide their poll timing by the same factor: the "
+        "launcher through its own settings (`POLL_INITIAL_SECONDS=10/F`, `POLL_MAX_SECONDS=300/F`; its schedule "
+        "`clamp(0.1 × elapsed, initial, max)` is scale-free, so this is exactly the default schedule in simulated "
+        "seconds), the SDK through `google.cloud.aiplatform.jobs._JOB_WAIT_TIME = 5/F` (it has no public knob). "
+        "Real-time costs (call latency, process exit) are inflated F× in simulated terms, which slightly lowers the "
+        "SDK's GET count (its mean GET interval in simulated seconds is reported); the 1-minute job is also "
+        "measured on a 1× clock as a check. Per runtime, the launcher and SDK runs are interleaved in one batch and "
+        "each starts only after the previous one has created its job, so start-ups do not overlap.",
+        "- **(d)** detection lag = (first GET at or after the job's end − the end) × F + (process exit − that GET) "
+        "in real seconds; on the 1× clock simply exit − end. The end is the create's log time + runtime / F.",
+        "- **(e)** bytes on disk (du-style) of `site-packages` of the two environments above.",
+        "- **(f)** N launchers started in the same instant (CronJobs of one minute) against "
+        "`--rate-limit-per-minute 600`, 60 s jobs, `POLL_INITIAL_SECONDS=2`, `POLL_MAX_SECONDS=10` so that polling "
+        "alone exceeds the limit. Correct = exit 0, outcome `succeeded`, exactly one job with the run's label, and "
+        "that job SUCCEEDED. 429s are counted at the emulator (RESOURCE_EXHAUSTED answers) and in the launchers' "
+        "logs (retries).",
+        "- **(g)** [`bench/model.py`](../bench/model.py): the launcher's real `PollSchedule.next_delay` (with "
+        "jitter) on a virtual clock, exactly as the watch loop uses it (pause, then GET; the GET that sees the end "
+        "is the last). 1,000 slots each watch one job at all times (the next run starts when the previous one is "
+        "seen to end); runtimes log-uniform 10 min – 12 h (also uniform); every slot starts at a random phase 12 h "
+        "before a measured 24 h window (steady state). Also shown: every slot starting in the same minute.",
+        "",
+    ]
+
+
+def _sections(data: dict[str, Any]) -> list[str]:
+    out: list[str] = []
+    rt = data.get("realtime")
+    if rt:
+        out += [f"## Real-time runs: a {rt['job_seconds']} s job on a 1× clock (medians; min–max)", ""]
+        keys = [
+            ("start_to_create_s", "(a) start → create", " s"),
+            ("cpu_at_create_s", "CPU used by the create", " s"),
+            ("peak_rss_mib", "(b) peak RSS", " MiB"),
+            ("watch_rss_mib", "RSS while watching", " MiB"),
+            ("gets", "(c) GET calls", ""),
+            ("lag_s", "(d) end → exit", " s"),
+            ("lag_exit_s", "of which last GET → exit", " s"),
+        ]
+        rows = []
+        for key, label, unit in keys:
+            cells = [label]
+            for tool in ("launcher", "sdk"):
+                summary = _get(rt, tool, key)
+                cells.append(
+                    "–"
+                    if summary is None
+                    else f"{_fmt(summary['median'], unit)} ({_fmt(summary['min'])}–{_fmt(summary['max'])})"
+                )
+            lm, sm = _get(rt, "launcher", key, "median"), _get(rt, "sdk", key, "median")
+            cells.append(_fmt(lm / sm if lm is not None and sm else None, "×"))
+            rows.append(cells)
+        out += [*_table(["", "launcher", "SDK", "ratio"], rows), ""]
+    scaled = data.get("scaled")
+    if scaled:
+        out += [f"## GET calls and detection lag on a {_fmt(scaled['scale'])}× clock (medians; min–max)", ""]
+        rows = []
+        for runtime, batch in scaled["batches"].items():
+            lg, sg = _get(batch, "launcher", "gets"), _get(batch, "sdk", "gets")
+            rows.append(
+                [
+                    f"{int(runtime) // 60} min",
+                    f"{_fmt(_med(batch['launcher'], 'gets'))} ({_fmt(_get(lg, 'min'))}–{_fmt(_get(lg, 'max'))})",
+                    str(batch["model_launcher_gets_no_jitter"]),
+                    f"{_fmt(_med(batch['sdk'], 'gets'))} ({_fmt(_get(sg, 'min'))}–{_fmt(_get(sg, 'max'))})",
+                    str(batch["model_sdk_gets"]),
+                    _fmt(batch.get("sdk_mean_interval_sim_s"), " s", 2),
+                    f"{_fmt(_med(batch['launcher'], 'lag_s'), ' s', 1)} / "
+                    f"{_fmt(_get(batch, 'launcher', 'lag_s', 'max'), ' s', 1)}",
+                    f"{_fmt(_med(batch['sdk'], 'lag_s'), ' s', 1)}",
+                    f"{_get(batch, 'launcher', 'ok')}/{_get(batch, 'launcher', 'runs')}, "
+                    f"{_get(batch, 'sdk', 'ok')}/{_get(batch, 'sdk', 'runs')}",
+                ]
+            )
+        out += _table(
+            [
+                "job",
+                "launcher GETs",
+                "model (no jitter)",
+                "SDK GETs",
+                "model ceil(T/5)+1",
+                "SDK mean GET interval (sim)",
+                "launcher lag median / max",
+                "SDK lag median",
+                "ok (launcher, SDK)",
+            ],
+            rows,
+        )
+        out += ["", f"![GET timelines]({PNG_NAME})", ""]
+    out += _variants(data)
+    out += _cli(data)
+    out += _sizes(data)
+    out += _fleet(data)
+    out += _model(data)
+    return out
+
+
+def _variants(data: dict[str, Any]) -> list[str]:
+    variants = data.get("variants")
+    if not variants:
+        return []
+    out = [
+        f"## Cheap wins, measured (a {variants['job_seconds']} s job, 1× clock; medians)",
+        "",
+        "Each round runs every variant once, in rotating order. `-OO`: `PYTHONOPTIMIZE=2` with `-OO` bytecode "
+        "compiled into the environment (no docstrings, no asserts). The wrapped variants run "
+        "[`bench/launcher_variant.py`](../bench/launcher_variant.py), which calls the launcher's own `main()`: "
+        "`gc off at start-up` disables the cyclic garbage collector before the imports; `os._exit at the end` "
+        "flushes stdio and ends the process after `main()` returned, skipping the interpreter's teardown of every "
+        "imported module. `no bytecode`: an empty `PYTHONPYCACHEPREFIX`, i.e. an image without precompiled bytecode "
+        "on a read-only root filesystem (what the Dockerfile's `UV_COMPILE_BYTECODE=1` already avoids).",
+        "",
+    ]
+    rows = []
+    for name, summary in variants["by_variant"].items():
+        rows.append(
+            [
+                name,
+                _fmt(_med(summary, "start_to_create_s"), " s"),
+                _fmt(_med(summary, "cpu_at_create_s"), " s"),
+                _fmt(_med(summary, "peak_rss_mib"), " MiB", 1),
+                _fmt(_med(summary, "watch_rss_mib"), " MiB", 1),
+                _fmt(_med(summary, "exit_tail_s"), " s"),
+                f"{summary.get('ok')}/{summary.get('runs')}",
+            ]
+        )
+    out += _table(
+        ["variant", "start → create", "CPU at create", "peak RSS", "RSS watching", "last GET → exit", "ok"], rows
+    )
+    return [*out, ""]
+
+
+def _cli(data: dict[str, Any]) -> list[str]:
+    cli = data.get("cli")
+    if not cli:
+        return []
+    out = ["## Paths that should not pay for the GAPIC import (medians)", ""]
+    rows = [
+        [
+            f"`{name}`" if name.startswith("-") or name == "render" else name,
+            str(r["exit_code"]),
+            _fmt(r["wall_s"], " s"),
+            _fmt(r["cpu_s"], " s"),
+            _fmt(r["peak_rss_mib"], " MiB", 1),
+            "yes" if r["imports_gapic"] else "no",
+        ]
+        for name, r in cli.items()
+        if isinstance(r, dict)
+    ]
+    out += _table(["command", "exit", "wall", "CPU", "peak RSS", "imports aiplatform_v1"], rows)
+    return [*out, ""]
+
+
+def _sizes(data: dict[str, Any]) -> list[str]:
+    sizes = data.get("sizes")
+    if not sizes:
+        return []
+    out = [
+        "## (e) Installed size",
+        "",
+        f"Method: {sizes['method']}.",
+        "",
+        *_table(
+            ["", "launcher (image set)", "SDK alone"],
+            [
+                ["with .pyc (as installed)", _fmt(sizes["launcher_mib"], " MiB", 0), _fmt(sizes["sdk_mib"], " MiB", 0)],
+                [
+                    "sources only",
+                    _fmt(sizes["launcher_without_bytecode_mib"], " MiB", 0),
+                    _fmt(sizes["sdk_without_bytecode_mib"], " MiB", 0),
+                ],
+                ["distributions", str(sizes["launcher_distributions"]), str(sizes["sdk_distributions"])],
+            ],
+        ),
+        "",
+        "The launcher's set contains the whole `google-cloud-aiplatform` distribution (the `aiplatform_v1` GAPIC "
+        "ships only inside it), so it cannot be smaller than the SDK's; it adds "
+        f"{', '.join(sizes['launcher_only']) or 'nothing'}. Largest parts of the launcher's set:",
+        "",
+        *_table(["path", "MiB"], [[f"`{e['path']}`", _fmt(e["mib"], "", 1)] for e in sizes["largest"]]),
+        "",
+    ]
+    if "launcher_with_opt2_bytecode_mib" in sizes:
+        out += [
+            f"With `-OO` bytecode added next to it: {_fmt(sizes['launcher_with_opt2_bytecode_mib'], ' MiB', 0)}.",
+            "",
+        ]
+    return out
+
+
+def _fleet(data: dict[str, Any]) -> list[str]:
+    fleet = data.get("fleet")
+    if not fleet:
+        return []
+    return [
+        f"## (f) {fleet['launchers']} launchers at once against 600 requests per minute",
+        "",
+        f"- correct: **{fleet['correct']}/{fleet['launchers']}**; exit codes {fleet['exit_codes']}; "
+        f"duplicate jobs: {fleet['duplicate_jobs']}",
+        f"- requests: {fleet['requests']} ({fleet['requests_by_method']}); answered 429/RESOURCE_EXHAUSTED: "
+        f"**{fleet['rate_limited']}** ({fleet['rate_limited_by_method']}); retries the launchers logged for them: "
+        f"{fleet['launcher_logged_rate_limit_retries']}",
+        f"- accepted requests per minute: {fleet['accepted_per_minute']}; most in any 60 s: "
+        f"{fleet['max_accepted_in_any_60s']}",
+        f"- wall time {fleet['wall_s']} s; peak RSS per launcher (median) {fleet['peak_rss_mib_median']} MiB; "
+        f"all {fleet['launchers']} together at most {fleet['peak_total_rss_mib']} MiB",
+        "",
+    ]
+
+
+def _model(data: dict[str, Any]) -> list[str]:
+    mdl = data.get("model")
+    if not mdl:
+        return []
+    out = ["## (g) and the README's GET-cost table, from the real `PollSchedule` on a virtual clock", ""]
+    rows = [
+        [
+            f"{r['runtime_s'] / 3600:g} h" if r["runtime_s"] >= 3600 else f"{r['runtime_s'] / 60:g} min",
+            str(r["launcher_gets_no_jitter"]),
+            f"{r['launcher_gets_jitter_median']:g} (max {r['launcher_gets_jitter_max']})",
+            f"{r['launcher_lag_max_s']:g} s (bound {r['lag_bound_s']:g} s)",
+            f"{r['sdk_gets']:,}",
+        ]
+        for r in mdl["get_cost"]
+    ]
+    out += _table(
+        [
+            "job",
+            "launcher GETs (no jitter)",
+            "with jitter: median",
+            "worst poll lag in 300 jittered runs",
+            "SDK GETs (5 s)",
+        ],
+        rows,
+    )
+    trade = mdl.get("schedule_tradeoff")
+    if trade:
+        out += [
+            "",
+            "Poll schedules compared (simulated). (c) needs ≤ 0.2 × 121 ≈ 24 GETs for a 10-minute job; (d) needs the "
+            "lag from a job's end to the GET that sees it ≤ max(10 s, 10 % of the runtime) for every end time, i.e. "
+            "every pause after e seconds ≤ max(10 s, 0.1·e) — which the shipped schedule meets with equality, so no "
+            "schedule that meets (d) can poll less: it needs 29 GETs for 10 minutes before jitter. (c) and (d) "
+            "cannot both hold; the process's own exit time comes on top of (d).",
+            "",
+            *_table(
+                [
+                    "initial / fraction / jitter",
+                    "GETs 10 min: median (no jitter)",
+                    "worst lag / bound",
+                    "(c)",
+                    "(d)",
+                    "fleet peak GETs/min",
+                ],
+                [
+                    [
+                        f"{t['initial']:g} s / {t['fraction']:g} / {t['jitter']:g}"
+                        + (" (shipped)" if t["shipped"] else ""),
+                        f"{t['gets_10min_median']:g} ({t['gets_10min_no_jitter']})",
+                        f"{t['worst_lag_over_bound']:g}",
+                        _verdict(t["meets_c"]),
+                        _verdict(t["meets_d"]),
+                        str(t["fleet_peak_gets_per_minute"]),
+                    ]
+                    for t in trade
+                ],
+            ),
+        ]
+    fleet = mdl["fleet"]
+    rows = []
+    for key, label in (
+        ("steady_log_uniform", "steady state, log-uniform runtimes"),
+        ("steady_uniform", "steady state, uniform runtimes"),
+        ("synchronized_start", "all 1,000 start in the same minute"),
+    ):
+        f = fleet[key]
+        rows.append(
+            [
+                label,
+                str(f["peak_gets_per_minute"]),
+                _fmt(f["mean_gets_per_minute"], "", 0),
+                _fmt(f["analytic_gets_per_minute"], "", 0),
+                str(f["peak_requests_per_minute"]),
+                str(f["runs_started"]),
+                str(f.get("minutes_over_600", "–")),
+            ]
+        )
+    out += [
+        "",
+        *_table(
+            [
+                "1,000 watched jobs",
+                "peak GETs/min",
+                "mean GETs/min",
+                "renewal estimate",
+                "peak requests/min (+ 2 lists + create per run)",
+                "runs in 24 h",
+                "minutes over 600",
+            ],
+            rows,
+        ),
+        "",
+        f"The SDK's fixed 5 s poll would make {fleet['steady_log_uniform']['sdk_gets_per_minute']:,.0f} GETs per "
+        "minute for the same fleet. The synchronized start is a burst no poller avoids (1,000 first GETs fall in the "
+        "first 10 s whatever the schedule); it fades as runtimes spread the phases, and the launcher absorbs the "
+        "429s it causes (see (f)).",
+        "",
+    ]
+    return out
+
+
+def chart(data: dict[str, Any], path: Path) -> None:
+    """GET timelines of the scaled 10- and 60-minute jobs, and the fleet's GETs per minute."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    batches = _get(data, "scaled", "batches") or {}
+    series = _get(data, "model", "fleet", "steady_log_uniform", "gets_per_minute")
+    panels = [r for r in ("600", "3600") if r in batches] + (["fleet"] if series else [])
+    if not panels:
+        return
+    fig, axes = plt.subplots(len(panels), 1, figsize=(10, 2.8 * len(panels)), squeeze=False)
+    for ax, panel in zip(axes[:, 0], panels, strict=True):
+        if panel == "fleet":
+            ax.plot([m / 60 for m in range(len(series))], series, lw=0.8, color="tab:blue", label="launcher")
+            ax.axhline(600, color="tab:red", ls="--", lw=1, label="quota 600/min")
+            ax.set_xlabel("hours")
+            ax.set_ylabel("GETs / min")
+            ax.set_title("1,000 jobs (10 min – 12 h, log-uniform), steady state: GETs per minute (simulation)")
+            ax.legend(loc="upper right", fontsize=8)
+            continue
+        rows = batches[panel]["rows"]
+        labels = []
+        for y, row in enumerate(sorted(rows, key=lambda r: (r["tool"], r["bench_id"]))):
+            offsets = [t / 60 for t in row.get("get_offsets_sim_s", [])]
+            color = "tab:blue" if row["tool"] == "launcher" else "tab:orange"
+            ax.scatter(offsets, [y] * len(offsets), s=6 if row["tool"] == "sdk" else 14, color=color, marker="|")
+            labels.append(f"{row['tool']} ({row['gets']} GETs)")
+        ax.axvline(int(panel) / 60, color="grey", ls=":", lw=1)
+        ax.set_yticks(range(len(labels)), labels, fontsize=7)
+        ax.set_xlabel("simulated minutes since create")
+        ax.set_title(f"{int(panel) // 60}-minute job: every GET (emulator request log, scaled clock)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def write(data: dict[str, Any], out: Path) -> None:
+    """Write the page and the chart next to the JSON."""
+    (out / "benchmarks.md").write_text(markdown(data), encoding="utf-8")
+    chart(data, out / PNG_NAME)
+
+
+if __name__ == "__main__":
+    root = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(__file__).resolve().parent.parent / "docs"
+    write(json.loads((root / "benchmarks.json").read_text()), root)
