@@ -6,9 +6,10 @@ output; the launcher's output is only compared against them. Invariants:
 
 - ``one-job-per-run-key``: at most one job carries the run key; exactly one when the run had to submit, none when
   it had to skip or stop before submitting;
-- ``exit-code``: the contract's code for what happened (SIGTERM/SIGINT → 143, TIMEOUT → 4, job failed → 1,
-  succeeded → 0, WAIT=false → 0, Forbid skip → 0, allocation quota → 1, outage past the budget → 5, SIGKILL + rerun
-  → the rerun's code from the job's final state; transient faults within the budget change nothing);
+- ``exit-code``: the contract's code for what happened (SIGTERM/SIGINT → 143, TIMEOUT → 4, job failed or
+  cancelled by someone else → 1, succeeded → 0, WAIT=false → 0, Forbid skip → 0, allocation quota → 1, outage past
+  the budget → 5, SIGKILL + rerun → the rerun's code from the job's final state; transient faults within the budget,
+  emulator restarts and a PAUSED spell change nothing);
 - ``cancel-on-stop``: ON_TERMINATE=cancel and the run was stopped → its job is terminal (after a few seconds of
   CANCELLING); ``detach-on-stop``: ON_TERMINATE=detach → its job was not cancelled;
 - ``result-record``: every stdout line is a JSON object, none holds a traceback (stderr neither), the last one is
@@ -78,15 +79,25 @@ def stopped(schedule: Schedule, launch: Launch) -> bool:
     return launch.signal is not None or (schedule.event == "timeout" and not launch.killed)
 
 
-def expected_exit(schedule: Schedule, launch: Launch, has_job: bool) -> set[int]:  # noqa: PLR0911 - a table
-    """The exit codes the contract allows for this launch (``has_job``: the run key's job exists at the end)."""
+def expected_exit(  # noqa: PLR0911 - a table
+    schedule: Schedule, launch: Launch, has_job: bool, *, after_stop: bool = False
+) -> set[int]:
+    """The exit codes the contract allows for this launch.
+
+    ``has_job``: the run key's job exists at the end; ``after_stop``: an earlier launch of the run was stopped.
+    """
     s = schedule
     if launch.signal is not None:
         return {SIGNAL_EXIT}
+    if after_stop and has_job:
+        # The replacement pod reports the job the stopped one left: CANCELLED (1), or the detached job's end.
+        return {1} if s.on_terminate == "cancel" else {0 if s.outcome == "succeeded" else 1}
     if launch.role == "run" and s.event == "quota":
         return {1}
     if launch.role == "run" and s.event == "outage-then-rerun" and launch.event_done:
         return {TRANSIENT_EXIT}
+    if s.event == "cancelled-elsewhere" and launch.event_done:
+        return {1}
     if s.blocked and not has_job:
         return {0}
     if s.event == "timeout":
@@ -133,7 +144,8 @@ def check(obs: Observation) -> list[Violation]:
         if launch.note and launch.note.startswith("hung"):
             fail("exit-code", f"{launch.role}: {launch.note}")
     for launch in final:
-        allowed = expected_exit(s, launch, job is not None)
+        after_stop = any(stopped(s, other) for other in final[: final.index(launch)])
+        allowed = expected_exit(s, launch, job is not None, after_stop=after_stop)
         if launch.exit_code not in allowed:
             outcome = (launch.result or {}).get("outcome")
             fail(
@@ -143,7 +155,8 @@ def check(obs: Observation) -> list[Violation]:
     last = final[-1] if final else None
     if last is not None:
         _check_result_names_job(s, last, job, fail)
-        _check_stop(s, obs, last, job, fail)
+    if any(stopped(s, launch) for launch in final):
+        _check_stop(s, obs, job, fail)
     _check_concurrency(s, obs, job, fail)
     if s.event == "quota":
         _check_quota(s, obs, fail)
@@ -210,8 +223,8 @@ def _check_result_names_job(s: Schedule, last: Launch, job: dict[str, Any] | Non
         fail("result-record", f"{last.role}: the result says {result.get('state')}, the job is {job['state']}")
 
 
-def _check_stop(s: Schedule, obs: Observation, last: Launch, job: dict[str, Any] | None, fail: Any) -> None:
-    if not stopped(s, last) or job is None:
+def _check_stop(s: Schedule, obs: Observation, job: dict[str, Any] | None, fail: Any) -> None:
+    if job is None:
         return
     if s.on_terminate == "cancel":
         if not is_terminal(job["state"]):

@@ -253,6 +253,8 @@ class Worker:
             em.start()
         if s.reruns:
             self._quiesce(s, obs)
+            if s.rerun_after_stop and s.on_terminate == "detach":
+                self._end_detached_job(s)
             if s.event == "outage-then-rerun":
                 env = {**env, "VERTEX_LAUNCHER_TRANSIENT_RETRY_SECONDS": "600"}
             obs.launches.append(self._launch(s, env, "rerun", workdir))
@@ -358,8 +360,10 @@ class Worker:
         elif event.startswith("sigkill"):
             process.kill()
             launch.killed = True
-        elif event == "restart-watching":
+        elif event in ("restart-watching", "restart-create"):
             self.emulator.restart()
+        elif event in ("paused-watching", "cancelled-elsewhere"):
+            self._force_end(s, process)
         elif event == "outage-then-rerun":
             self.emulator.stop()
         launch.event_done = True
@@ -368,19 +372,39 @@ class Worker:
         m = s.methods
         if event == "sigterm-lookup":
             return lambda: self._in_flight(s, m["list"]) > 0
-        if event == "sigterm-create":
+        if event in ("sigterm-create", "restart-create"):
             return lambda: self._in_flight(s, m["create"]) > 0
         if event in ("sigterm-create-ambiguous", "sigkill-create-ambiguous"):
             return lambda: self._in_flight(s, m["create"]) > 0 and bool(own_jobs(s, self.emulator.jobs()))
         return lambda: self._watching(s)
 
+    def _force_end(self, s: Schedule, process: subprocess.Popen[str]) -> None:
+        """PAUSED until the launcher has looked twice, then the outcome; or CANCELLED by someone else."""
+        name = own_jobs(s, self.emulator.jobs())[0]["name"]
+        prefix = "JOB_STATE_" if s.job_type == "custom" else "PIPELINE_STATE_"
+        if s.event == "cancelled-elsewhere":
+            self.emulator.force(name, f"{prefix}CANCELLED")
+            return
+        self.emulator.force(name, f"{prefix}PAUSED")
+        seen = self._gets(s, name)
+        self._wait_for(lambda: self._gets(s, name) >= seen + 2, process)
+        self.emulator.force(name, prefix + s.outcome.upper())
+
+    def _end_detached_job(self, s: Schedule) -> None:
+        """The detached job (long on purpose) ends with the schedule's outcome before the replacement pod starts."""
+        prefix = "JOB_STATE_" if s.job_type == "custom" else "PIPELINE_STATE_"
+        for job in own_jobs(s, self.emulator.jobs()):
+            if not job["state"].endswith(("SUCCEEDED", "FAILED", "CANCELLED", "CANCELLING")):
+                self.emulator.force(job["name"], prefix + s.outcome.upper())
+
+    def _gets(self, s: Schedule, name: str) -> int:
+        return sum(1 for r in self._requests() if r["method"] == s.methods["get"] and r["resource"] == name)
+
     def _watching(self, s: Schedule) -> bool:
         jobs = own_jobs(s, self.emulator.jobs())
         if not jobs:
             return False
-        name = jobs[0]["name"]
-        gets = [r for r in self._requests() if r["method"] == s.methods["get"] and r["resource"] == name]
-        return len(gets) >= s.watch_gets
+        return self._gets(s, jobs[0]["name"]) >= s.watch_gets
 
     @staticmethod
     def _wait_for(ready: Callable[[], bool], process: subprocess.Popen[str]) -> bool:

@@ -24,6 +24,9 @@ EVENTS: tuple[str, ...] = (
     "sigkill-create-ambiguous",  # SIGKILL after the create made the job but before it answered; rerun
     "sigkill-watching",  # SIGKILL while watching; rerun
     "restart-watching",  # the emulator restarts (state file keeps jobs) while the launcher watches
+    "restart-create",  # the emulator restarts while a create is in flight (the connection drops after sending)
+    "paused-watching",  # the job goes PAUSED for a while, then ends: PAUSED is not terminal
+    "cancelled-elsewhere",  # someone else cancels the job while the launcher watches (exit 1, not 143)
     "timeout",  # TIMEOUT_SECONDS passes while a long job runs
     "outage-then-rerun",  # the API goes away until the retry budget is spent (exit 5); the pod retry reattaches
     "quota",  # an allocation-quota RESOURCE_EXHAUSTED on create (exit 1, fail fast, no job)
@@ -32,9 +35,23 @@ EVENTS: tuple[str, ...] = (
 #: Events that need this run to reach its create call (impossible when Forbid skips the run).
 NEEDS_CREATE = frozenset(EVENTS) - {"none", "sigterm-lookup", "sigkill-random"}
 #: Events whose moment is "while watching" (impossible with WAIT=false).
-NEEDS_WATCH = frozenset({"sigterm-watching", "sigkill-watching", "restart-watching", "timeout", "outage-then-rerun"})
+NEEDS_WATCH = frozenset(
+    {
+        "sigterm-watching",
+        "sigkill-watching",
+        "restart-watching",
+        "timeout",
+        "outage-then-rerun",
+        "paused-watching",
+        "cancelled-elsewhere",
+    }
+)
 #: Events after which the run must stop with its job cancelled or detached (so the job must outlive the signal).
 STOPS = frozenset({"sigterm-lookup", "sigterm-create", "sigterm-create-ambiguous", "sigterm-watching", "timeout"})
+#: Stops after which the pod may be replaced (a rerun with the same RUN_KEY) — they always make a job.
+RERUN_AFTER_STOP = frozenset({"sigterm-create", "sigterm-create-ambiguous", "sigterm-watching"})
+#: Events after which the harness itself ends the job (by forcing its state), so the job must not end by itself.
+FORCED_END = frozenset({"paused-watching", "cancelled-elsewhere"})
 
 #: Transient fault kinds a schedule mixes in (each within the retry budget).
 FAULT_KINDS: tuple[str, ...] = (
@@ -66,6 +83,8 @@ METHODS: dict[str, dict[str, str]] = {
 LONG_RUN_SECONDS = 36_000
 #: How long the injected stall of the event's call lasts (real seconds): the signal lands inside it.
 EVENT_STALL_SECONDS = 1.0
+#: A create stalled this long is still in flight when the restarting emulator drops its calls (after a 1 s grace).
+RESTART_STALL_SECONDS = 3.0
 #: A fault rule that counts every call of a method and never fires (nth is never reached).
 NEVER = 10**9
 
@@ -96,6 +115,8 @@ class Schedule:
     watch_gets: int
     run_seconds: int
     timeout_seconds: float
+    apply_first: bool = False
+    rerun_after_stop: bool = False
     faults: tuple[Fault, ...] = field(default=())
 
     @property
@@ -121,7 +142,7 @@ class Schedule:
     @property
     def reruns(self) -> bool:
         """Whether a second process with the same RUN_KEY follows the first one."""
-        return self.event.startswith("sigkill") or self.event == "outage-then-rerun"
+        return self.event.startswith("sigkill") or self.event == "outage-then-rerun" or self.rerun_after_stop
 
     @property
     def blocked(self) -> bool:
@@ -138,6 +159,10 @@ class Schedule:
             return [{"method": m["create"], "nth": 1, "code": None, **stall}]
         if self.event in ("sigterm-create-ambiguous", "sigkill-create-ambiguous"):
             return [{"method": m["create"], "nth": 1, "code": "DEADLINE_EXCEEDED", "apply_first": True, **stall}]
+        if self.event == "restart-create":
+            code = "DEADLINE_EXCEEDED" if self.apply_first else None
+            rule = {"method": m["create"], "nth": 1, "count": 1, "code": code, "apply_first": self.apply_first}
+            return [rule | {"delay_seconds": RESTART_STALL_SECONDS}]
         if self.event == "quota":
             metric = "custom_model_training_nvidia_tesla_t4_gpus"
             return [{"method": m["create"], "nth": 1, "count": 1, "code": "RESOURCE_EXHAUSTED", "quota_metric": metric}]
@@ -157,6 +182,10 @@ class Schedule:
         extra = ""
         if self.event.startswith("sig") and "kill" not in self.event:
             extra = f" {self.signal}"
+        if self.event == "restart-create":
+            extra = " after-made" if self.apply_first else " before-made"
+        if self.rerun_after_stop:
+            extra += " +rerun"
         return (
             f"{self.name} {self.event}{extra} {self.job_type} wait={str(self.wait).lower()} "
             f"on_terminate={self.on_terminate} outcome={self.outcome} {self.concurrency}/earlier={self.earlier} "
@@ -182,7 +211,7 @@ def _fault(rng: random.Random, kind: str, m: dict[str, str]) -> Fault:  # noqa: 
         rule = {"method": m["create"], "nth": 1, "count": 1, "code": "DEADLINE_EXCEEDED", "apply_first": True}
         return Fault(kind, rule | {"delay_seconds": round(rng.uniform(0.0, 0.5), 2)})
     if kind == "rate-limit-429":
-        method = m[rng.choice(("get", "list", "create"))]
+        method = m[rng.choice(("get", "list", "create", "cancel"))]
         rule = {"method": method, "nth": rng.randint(1, 3), "count": rng.randint(1, 2), "code": "RESOURCE_EXHAUSTED"}
         return Fault(kind, rule | {"retry_delay_seconds": round(rng.uniform(0.2, 1.5), 2)})
     if kind == "internal":
@@ -209,7 +238,7 @@ def generate(seed: int, index: int) -> Schedule:
     signal: Literal["SIGTERM", "SIGINT"] = rng.choice(("SIGTERM", "SIGTERM", "SIGINT"))
     kill_after = round(rng.uniform(0.5, 4.0), 2)
     watch_gets = rng.randint(0, 3)
-    long_job = event in STOPS or not wait
+    long_job = event in STOPS or event in FORCED_END or not wait
     if long_job:
         run_seconds = LONG_RUN_SECONDS
     elif event in NEEDS_WATCH:
@@ -217,6 +246,9 @@ def generate(seed: int, index: int) -> Schedule:
     else:
         run_seconds = rng.randint(4, 24)
     timeout_seconds = round(rng.uniform(1.5, 4.0), 2)
+    apply_first = rng.random() < 0.5
+    # The pod replaced after an eviction: cancel → the rerun reports the CANCELLED job; detach → it reattaches.
+    rerun_after_stop = event in RERUN_AFTER_STOP and rng.random() < 0.5
     kinds = rng.sample(FAULT_KINDS, k=rng.choice((0, 1, 2, 2, 3, 4)))
     faults = tuple(_fault(rng, kind, METHODS[job_type]) for kind in sorted(kinds))
     return Schedule(
@@ -234,5 +266,7 @@ def generate(seed: int, index: int) -> Schedule:
         watch_gets=watch_gets,
         run_seconds=run_seconds,
         timeout_seconds=timeout_seconds,
+        apply_first=apply_first,
+        rerun_after_stop=rerun_after_stop,
         faults=faults,
     )
