@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import signal
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -236,3 +237,25 @@ def test_a_sigterm_run_ends_with_a_warning_result_record(fast: Emulator, tmp_pat
     assert (done.result["severity"], done.result["stopped_by"]) == ("WARNING", "SIGTERM")
     messages = [r["message"] for r in done.records]
     assert messages.index("cancelling the job") < messages.index("cancel confirmed") < messages.index("run finished")
+
+
+def test_an_allocation_quota_refusal_fails_fast_naming_the_quota(fast: Emulator, tmp_path: Path) -> None:
+    """More GPUs than the quota: RESOURCE_EXHAUSTED on create → exit 1 at once, the quota metric in the result."""
+    fast.configure(gpu_quota={"NVIDIA_TESLA_T4": 2})
+    done = run(launcher_env(fast, tmp_path, accelerator_type="NVIDIA_TESLA_T4", accelerator_count="4"))
+    assert (done.exit_code, done.result["outcome"]) == (1, "error")
+    assert "custom_model_training_nvidia_t4_gpus" in done.result["error"]["message"]
+    assert len(fast.requests("CreateCustomJob")) == 1
+    assert fast.jobs() == []
+
+
+def test_a_rate_limited_create_waits_for_the_servers_retry_delay(fast: Emulator, tmp_path: Path) -> None:
+    """429 with RetryInfo on create: look first (nothing there), wait at least the delay, create once more."""
+    fast.add_fault(method="CreateCustomJob", nth=1, count=1, code="RESOURCE_EXHAUSTED", retry_delay_seconds=1.5)
+    done = run(launcher_env(fast, tmp_path))
+    assert done.exit_code == 0, done.stdout
+    creates = fast.requests("CreateCustomJob")
+    assert [c["code"] for c in creates] == ["RESOURCE_EXHAUSTED", "OK"]
+    waited = datetime.fromisoformat(creates[1]["time"]) - datetime.fromisoformat(creates[0]["time"])
+    assert waited.total_seconds() >= 1.5
+    assert len(fast.jobs()) == 1
