@@ -28,7 +28,7 @@ from vertex_launcher.errors import (
 )
 from vertex_launcher.jobs import JobKind, JobRequest, JobView
 from vertex_launcher.redaction import redact_text
-from vertex_launcher.result import ACTIVE_STATES
+from vertex_launcher.result import ACTIVE_STATES, TERMINAL_STATES
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
@@ -106,9 +106,15 @@ class GapicBackend:
         return self._list(request.parent, f'labels.vertex-launcher-run="{request.run_label}"')
 
     def list_active(self, request: JobRequest) -> list[JobView]:
-        """See ``JobBackend``: filtered by schedule label and state on the server, checked again here."""
-        states = " OR ".join(f'state="{self._state_prefix}{s}"' for s in ACTIVE_STATES if self._valid_state(s))
-        found = self._list(request.parent, f'labels.vertex-launcher-schedule="{request.schedule_label}" AND ({states})')
+        """See ``JobBackend``: filtered by schedule label and not-ended on the server, checked again here.
+
+        The filter is a plain AND chain of ``state!=`` terms (no OR, no parentheses), the simplest AIP-160 form.
+        """
+        ended = [state for state in TERMINAL_STATES if state.startswith(self._state_prefix)]
+        not_ended = " AND ".join(f'state!="{state}"' for state in ended)
+        found = self._list(
+            request.parent, f'labels.vertex-launcher-schedule="{request.schedule_label}" AND {not_ended}'
+        )
         return [
             job
             for job in found
@@ -145,9 +151,6 @@ class GapicBackend:
         _call(lambda: method(name=name, retry=None, timeout=CALL_TIMEOUT_SECONDS))
 
     # --- helpers ---
-    def _valid_state(self, state: str) -> bool:
-        return self.kind == "custom" or state not in ("UPDATING",)
-
     def _list(self, parent: str, filter_: str) -> list[JobView]:
         method = getattr(self._client, f"list_{self._noun}s")
         pages = _call(
