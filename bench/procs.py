@@ -73,12 +73,13 @@ class Proc:
         """Where the child's stderr goes."""
         return self.workdir / f"{self.bench_id}.stderr"
 
-    def start(self, sampler: RssSampler | None = None) -> Proc:
-        """Fork/exec the child; ``t_start`` is taken just before."""
+    def start(self, sampler: RssSampler | None = None, *, nice: int = 0) -> Proc:
+        """Fork/exec the child (at ``nice``, through nice(1), same pid); ``t_start`` is taken just before."""
         self.workdir.mkdir(parents=True, exist_ok=True)
+        argv = ["nice", "-n", str(nice), *self.argv] if nice else self.argv
         with self.stdout_path.open("wb") as out, self.stderr_path.open("wb") as err:
             self.t_start = time.time()
-            self._popen = subprocess.Popen(self.argv, stdout=out, stderr=err, env=self.env, cwd=self.workdir)  # noqa: S603
+            self._popen = subprocess.Popen(argv, stdout=out, stderr=err, env=self.env, cwd=self.workdir)  # noqa: S603
         self.pid = self._popen.pid
         threading.Thread(target=self._reap, name=f"reap-{self.bench_id}", daemon=True).start()
         if sampler is not None:
@@ -94,6 +95,10 @@ class Proc:
         if self._popen is not None:
             self._popen.returncode = self.exit_code  # already reaped: keep Popen from waiting again
         self._done.set()
+
+    def renice(self, value: int) -> None:
+        """Set the nice value of every thread of the process (Linux nice is per thread)."""
+        renice(self.pid, value)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for the exit; False on timeout."""
@@ -156,6 +161,19 @@ class RssSampler:
         """Stop sampling."""
         self._stop.set()
         self._thread.join()
+
+
+def renice(pid: int, value: int) -> None:
+    """Set the nice value of every thread of ``pid`` (gone threads are skipped)."""
+    try:
+        tids = [int(tid) for tid in os.listdir(f"/proc/{pid}/task")]
+    except OSError:
+        return
+    for tid in tids:
+        try:
+            os.setpriority(os.PRIO_PROCESS, tid, value)
+        except OSError:
+            continue
 
 
 def parse_time(text: str) -> float:

@@ -59,11 +59,14 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]
     )
     lb, sb = _med(rt.get("launcher"), "peak_rss_mib"), _med(rt.get("sdk"), "peak_rss_mib")
     r = lb / sb if lb is not None and sb else None
+    parts = ""
+    if r is not None and lb is not None:
+        parts = f" (ratio {'pass' if r <= 0.65 else 'miss'}, 128 MiB {'pass' if lb <= 128 else 'miss'})"
     rows.append(
         (
             "(b) peak RSS (whole run, watching included)",
-            f"{_fmt(lb, ' MiB', 1)} vs {_fmt(sb, ' MiB', 1)}",
-            f"{_fmt(r, '×')}",
+            f"{_fmt(lb, ' MiB', 1)} vs {_fmt(sb, ' MiB', 1)}{parts}",
+            f"{_fmt(r, '×', 3)}",
             "≤ 0.65× SDK and ≤ 128 MiB",
             None if r is None or lb is None else (r <= 0.65 and lb <= 128),
         )
@@ -75,9 +78,18 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]
             continue
         lg, sg = _med(batch["launcher"], "gets"), _med(batch["sdk"], "gets")
         r = lg / sg if lg is not None and sg else None
+        exact = lg / batch["model_sdk_gets"] if lg is not None and batch.get("model_sdk_gets") else None
         target = "≤ 0.2× SDK" if runtime == "600" else "(no target)"
-        ok = (r <= 0.2) if (runtime == "600" and r is not None) else None
-        rows.append((f"(c) GET calls, {label} job", f"{_fmt(lg)} vs {_fmt(sg)}", f"{_fmt(r, '×', 3)}", target, ok))
+        ok = (max(r, exact or 0) <= 0.2) if (runtime == "600" and r is not None) else None
+        rows.append(
+            (
+                f"(c) GET calls, {label} job",
+                f"{_fmt(lg)} vs {_fmt(sg)} (SDK on a 1× clock: {batch.get('model_sdk_gets')})",
+                f"{_fmt(r, '×', 3)} ({_fmt(exact, '×', 3)})",
+                target,
+                ok,
+            )
+        )
     for runtime, label in (("60", "1 min"), ("600", "10 min"), ("3600", "60 min")):
         batch = batches.get(runtime)
         if not batch:
@@ -165,8 +177,14 @@ def markdown(data: dict[str, Any]) -> str:
         f"Taken {meta.get('date', '?')} on {before.get('cpus', '?')} CPUs / {before.get('memory_gib', '?')} GiB, "
         f"Python {before.get('python', '?')}, {meta.get('reps', '?')} repetitions; load average "
         f"{_fmt(_get(before, 'load_average', 0), '', 1)} before and {_fmt(_get(after, 'load_average', 0), '', 1)} "
-        f"after (other work shared the machine: wall times are noisier than CPU seconds, RSS and GET counts). "
-        f"Whole run: {_fmt(meta.get('bench_seconds'), ' s', 0)}.",
+        f"at the end, right after the 100-launcher phase (other work shared the machine: wall times are noisier than "
+        f"CPU seconds, RSS and GET counts). "
+        f"Whole run: {_fmt(meta.get('bench_seconds'), ' s', 0)}."
+        + "".join(
+            f" Re-run on {r['date']}: {', '.join(r['phases'])} ({_fmt(r.get('seconds'), ' s', 0)}, load average "
+            f"{_fmt(_get(r, 'machine_before', 'load_average', 0), '', 1)} before)."
+            for r in meta.get("reruns", [])
+        ),
         "",
         "## Targets (issue 7)",
         "",
@@ -175,8 +193,45 @@ def markdown(data: dict[str, Any]) -> str:
         ["figure", "launcher vs SDK", "ratio", "target", "verdict"],
         [[a, b, c, d, _verdict(e)] for a, b, c, d, e in targets(data)],
     )
-    out += ["", *_method(data), *_sections(data)]
+    out += ["", *_misses(data), *_method(data), *_sections(data)]
     return "\n".join(out) + "\n"
+
+
+def _misses(data: dict[str, Any]) -> list[str]:
+    """What the misses are made of and what would close them, from the figures."""
+    out = ["### The misses, and what would close them", ""]
+    rt = data.get("realtime") or {}
+    by_variant = _get(data, "variants", "by_variant") or {}
+    lb, sb = _med(rt.get("launcher"), "peak_rss_mib"), _med(rt.get("sdk"), "peak_rss_mib")
+    opt = _med(by_variant.get("launcher -OO"), "peak_rss_mib")
+    if lb is not None and sb and lb / sb > 0.65:
+        out.append(
+            f"- **(b)** {_fmt(lb, ' MiB', 1)} is {_fmt(lb / sb, '×', 3)} the SDK's {_fmt(sb, ' MiB', 1)}, just over "
+            f"0.65×. The floor is the `aiplatform_v1` package: any public import path of its types or clients runs "
+            f"its `__init__`, which loads every service "
+            f"({_fmt(_get(data, 'sizing', 'gapic_package_mib'), ' MiB', 0)} of the total, measured on top of "
+            "api_core, google-auth and grpc). "
+            + (
+                f"Running with `PYTHONOPTIMIZE=2` on `-OO` bytecode (no docstrings) measured {_fmt(opt, ' MiB', 1)} "
+                f"= {_fmt(opt / sb, '×', 3)}: a pass (see *Cheap wins*)."
+                if opt
+                else ""
+            )
+        )
+    batch = _get(data, "scaled", "batches", "600")
+    if batch:
+        lg = _med(batch["launcher"], "gets")
+        out.append(
+            f"- **(c)** {_fmt(lg)} GETs for the 10-minute job against ≤ 0.2 × {batch['model_sdk_gets']} ≈ "
+            f"{0.2 * batch['model_sdk_gets']:.0f}. Target (d) forbids fewer: a job ending just after a GET at e "
+            "seconds must be seen within max(10 s, 0.1·e), so every pause is at most that, which is exactly the "
+            f"shipped schedule ({batch['model_launcher_gets_no_jitter']} GETs for 10 minutes; the 20 % jitter, which "
+            "only shortens pauses, adds ~3). Meeting (c) means a first pause of ~20 s and 20 % of the elapsed time "
+            "(see the schedule comparison under (g)). (c) and (d) conflict; the launcher keeps (d)."
+        )
+    if len(out) == 2:
+        out.append("- none")
+    return [*out, ""]
 
 
 def _method(data: dict[str, Any]) -> list[str]:
@@ -212,7 +267,9 @@ def _method(data: dict[str, Any]) -> list[str]:
         "Real-time costs (call latency, process exit) are inflated F× in simulated terms, which slightly lowers the "
         "SDK's GET count (its mean GET interval in simulated seconds is reported); the 1-minute job is also "
         "measured on a 1× clock as a check. Per runtime, the launcher and SDK runs are interleaved in one batch and "
-        "each starts only after the previous one has created its job, so start-ups do not overlap.",
+        "each starts only after the previous one has created its job; each starts at nice 19 and is set back to 0 "
+        "once its job exists, and the emulator runs at nice −5, so a start-up (≈1–2 CPU seconds, i.e. 20–40 "
+        "simulated seconds) does not stall the polling of those already watching.",
         "- **(d)** detection lag = (first GET at or after the job's end − the end) × F + (process exit − that GET) "
         "in real seconds; on the 1× clock simply exit − end. The end is the create's log time + runtime / F.",
         "- **(e)** bytes on disk (du-style) of `site-packages` of the two environments above.",
@@ -294,12 +351,49 @@ def _sections(data: dict[str, Any]) -> list[str]:
             rows,
         )
         out += ["", f"![GET timelines]({PNG_NAME})", ""]
+    out += _sizing(data)
     out += _variants(data)
     out += _cli(data)
     out += _sizes(data)
     out += _fleet(data)
     out += _model(data)
     return out
+
+
+def sizing_figure(data: dict[str, Any]) -> dict[str, Any] | None:
+    """The RSS the manifests should be sized from and a request/limit derived from it (MiB)."""
+    sizing = data.get("sizing")
+    custom = _get(data, "realtime", "launcher", "peak_rss_mib", "max")
+    if not sizing or custom is None:
+        return None
+    figures = [custom, sizing["pipeline_peak_rss_mib"], sizing["import_ceiling_mib"]]
+    worst = max(f for f in figures if f is not None)
+    request = 16 * -(-(worst * 1.15) // 16)
+    limit = 32 * -(-(worst * 1.6) // 32)
+    return {"custom": custom, "worst": worst, "request": int(request), "limit": int(limit)}
+
+
+def _sizing(data: dict[str, Any]) -> list[str]:
+    figure = sizing_figure(data)
+    if figure is None:
+        return []
+    sizing = data["sizing"]
+    return [
+        "## Memory to size the manifests from",
+        "",
+        f"- CustomJob run, peak RSS (worst of the real-time runs): {_fmt(figure['custom'], ' MiB', 1)}",
+        f"- PipelineJob run (example template, 3 s job), median peak RSS: "
+        f"{_fmt(sizing['pipeline_peak_rss_mib'], ' MiB', 1)}",
+        f"- import ceiling — every optional client the launcher can load (Cloud Logging sink, gs:// templates, both "
+        f"job services, impersonation, workload identity federation) in one process, nothing running: "
+        f"{_fmt(sizing['import_ceiling_mib'], ' MiB', 1)}",
+        "",
+        f"Size from **{_fmt(figure['worst'], ' MiB', 0)}** (the largest of the three; RSS hardly grows while "
+        f"watching, see the variants table): `requests.memory: {figure['request']}Mi` (+15 %, rounded up), "
+        f"`limits.memory: {figure['limit']}Mi` (+60 %: glibc arenas of gRPC threads, the Cloud Logging sink's "
+        "buffer under a slow API, a large spec or template).",
+        "",
+    ]
 
 
 def _variants(data: dict[str, Any]) -> list[str]:
@@ -533,6 +627,7 @@ def chart(data: dict[str, Any], path: Path) -> None:
         if panel == "fleet":
             ax.plot([m / 60 for m in range(len(series))], series, lw=0.8, color="tab:blue", label="launcher")
             ax.axhline(600, color="tab:red", ls="--", lw=1, label="quota 600/min")
+            ax.set_ylim(0, 700)
             ax.set_xlabel("hours")
             ax.set_ylabel("GETs / min")
             ax.set_title("1,000 jobs (10 min – 12 h, log-uniform), steady state: GETs per minute (simulation)")
