@@ -55,7 +55,7 @@ PHASE_TIMEOUT_SECONDS = 60.0
 SETTLE_SECONDS = 5.0
 #: The retry budget of the run the outage event must exhaust (exit 5).
 OUTAGE_BUDGET_SECONDS = "2"
-#: Run outputs are kept under the campaign directory when a schedule fails (and always with ``keep=True``).
+#: How often the harness looks at the emulator while waiting for a moment.
 POLL_SECONDS = 0.05
 
 
@@ -371,11 +371,11 @@ class Worker:
     def _moment(self, s: Schedule, event: str) -> Callable[[], bool]:
         m = s.methods
         if event == "sigterm-lookup":
-            return lambda: self._in_flight(s, m["list"]) > 0
+            return lambda: self._in_flight(m["list"]) > 0
         if event in ("sigterm-create", "restart-create"):
-            return lambda: self._in_flight(s, m["create"]) > 0
+            return lambda: self._in_flight(m["create"]) > 0
         if event in ("sigterm-create-ambiguous", "sigkill-create-ambiguous"):
-            return lambda: self._in_flight(s, m["create"]) > 0 and bool(own_jobs(s, self.emulator.jobs()))
+            return lambda: self._in_flight(m["create"]) > 0 and bool(own_jobs(s, self.emulator.jobs()))
         return lambda: self._watching(s)
 
     def _force_end(self, s: Schedule, process: subprocess.Popen[str]) -> None:
@@ -431,13 +431,13 @@ class Worker:
             lines = lines[:-1]  # a line being written right now
         return [json.loads(line) for line in lines if line.strip()]
 
-    def _counted(self, s: Schedule) -> dict[str, int]:
+    def _counted(self) -> dict[str, int]:
         rules = self.emulator.control("GET", "config")["faults"]
         return {rule["method"]: int(rule["seen"]) for rule in rules if rule["nth"] == NEVER}
 
-    def _in_flight(self, s: Schedule, method: str) -> int:
+    def _in_flight(self, method: str) -> int:
         logged = sum(1 for r in self._requests() if r["method"] == method)
-        return self._counted(s).get(method, 0) - logged
+        return self._counted().get(method, 0) - logged
 
     def _quiesce(self, s: Schedule, obs: Observation) -> None:
         """Wait until every call that reached the emulator has been answered (a killed run's stalled create)."""
@@ -445,7 +445,7 @@ class Worker:
             return
         deadline = time.monotonic() + PHASE_TIMEOUT_SECONDS
         while time.monotonic() < deadline:
-            if all(self._in_flight(s, method) <= 0 for method in s.methods.values()):
+            if all(self._in_flight(method) <= 0 for method in s.methods.values()):
                 return
             time.sleep(POLL_SECONDS)
         obs.harness_errors.append("calls still in flight at the emulator after a minute")
