@@ -9,12 +9,13 @@ ARG BASE_IMAGE=python:3.12-slim-bookworm@sha256:782412e85d0f0984994c290652577d40
 # --- builder: resolve nothing, install exactly uv.lock ------------------------------------------------------
 FROM ${BASE_IMAGE} AS builder
 ARG UV_VERSION=0.13.8
+# Bytecode is compiled once, at -OO (docstrings and asserts stripped: ~12 MiB less peak memory per run, measured in
+# docs/benchmarks.md), and the runtime sets PYTHONOPTIMIZE=2 to load exactly those files.
 # SOURCE_DATE_EPOCH makes the compiled bytecode hash-checked instead of mtime-checked, so it stays valid
 # whatever a builder does to file times when copying between stages (1980: the oldest time a wheel can hold).
 # UV_SYSTEM_CERTS: trust the platform CA store like pip does (a build behind a TLS-inspecting proxy mounts
 # its bundle there at build time; nothing is copied into the image).
-ENV UV_COMPILE_BYTECODE=1 \
-    SOURCE_DATE_EPOCH=315532800 \
+ENV SOURCE_DATE_EPOCH=315532800 \
     UV_LINK_MODE=copy \
     UV_NO_CACHE=1 \
     UV_SYSTEM_CERTS=1 \
@@ -30,7 +31,8 @@ COPY pyproject.toml uv.lock README.md ./
 RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable --no-install-project
 COPY src/ src/
 # --no-editable installs the project as a wheel: /app/.venv alone is the whole application.
-RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable
+RUN /opt/uv/bin/uv sync --frozen --no-dev --no-editable \
+    && /app/.venv/bin/python -OO -m compileall -q -j 0 /app/.venv/lib
 
 # --- runtime: the same base, the venv, nothing else ---------------------------------------------------------
 FROM ${BASE_IMAGE}
@@ -40,6 +42,7 @@ LABEL org.opencontainers.image.title="vertex-launcher" \
 # Bytecode was compiled in the builder; the pod's root filesystem is read-only, so never try to write more.
 # HOME=/tmp: the numeric user has no passwd entry and /tmp is the only writable place (an emptyDir in k8s).
 ENV PATH="/app/.venv/bin:${PATH}" \
+    PYTHONOPTIMIZE=2 \
     PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     HOME=/tmp
