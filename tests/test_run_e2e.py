@@ -44,6 +44,12 @@ def test_a_successful_custom_job_exits_0_with_the_canonical_result(fast: Emulato
     assert "job state changed" in messages
 
 
+def test_the_run_works_with_the_images_optimised_bytecode(fast: Emulator, tmp_path: Path) -> None:
+    """The image runs with PYTHONOPTIMIZE=2 (docstrings and asserts stripped): a run still succeeds."""
+    done = run({**launcher_env(fast, tmp_path), "PYTHONOPTIMIZE": "2"})
+    assert (done.exit_code, done.result["outcome"]) == (0, "succeeded"), done.stderr
+
+
 def test_a_failed_job_exits_1_and_carries_the_vertex_error(fast: Emulator, tmp_path: Path) -> None:
     """The job ends FAILED: exit 1, outcome failed, Vertex's error in the result."""
     done = run(launcher_env(fast, tmp_path, labels={"emulator-outcome": "failed"}))
