@@ -30,12 +30,12 @@ venv: .venv/.synced ## Create/refresh the locked virtualenv
 test: $(TEST_TARGETS) ## Every check CI runs
 
 lint: venv ## ruff lint + format check
-	$(RUN) ruff check src tests
-	$(RUN) ruff format --check src tests
+	$(RUN) ruff check src tests scripts bench
+	$(RUN) ruff format --check src tests scripts bench
 
 format: venv
-	$(RUN) ruff format src tests
-	$(RUN) ruff check --fix src tests
+	$(RUN) ruff format src tests scripts bench
+	$(RUN) ruff check --fix src tests scripts bench
 
 typecheck: venv ## mypy --strict
 	$(RUN) mypy

@@ -30,11 +30,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from tests.fixtures.emulator import Emulator
-
 from bench import model
 from bench.envs import Envs, build_envs
 from bench.procs import Proc, RequestLog, RssSampler, renice
+from tests.fixtures.emulator import Emulator
 from vertex_launcher.poll import PollSchedule
 
 ROOT = Path(__file__).resolve().parent.parent
