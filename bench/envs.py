@@ -1,11 +1,14 @@
 """The measured environments: an image-like virtualenv, and one holding only the Vertex SDK (figure (e)).
 
-The image-like one is the locked non-dev dependency set with compiled bytecode, as the Dockerfile installs it; every
-launcher process runs from it, every SDK process from the other.
+The image-like one is laid out as the Dockerfile lays out ``/app/.venv``: the locked non-dev dependency set and the
+project (as a wheel) installed without bytecode, then compiled once with ``python -OO -m compileall`` under the
+builder's ``SOURCE_DATE_EPOCH`` (hash-checked ``.opt-2.pyc`` files only); every launcher process runs from it with
+the runtime image's environment (``IMAGE_ENV``: ``PYTHONOPTIMIZE=2``). For comparison, a copy of it compiled
+without ``-OO`` (plain ``.pyc``, the image before the ``-OO`` change). Every SDK process runs from the SDK-only one.
 
 ``build_envs`` makes them under ``.build/bench/`` with ``uv`` (reusing the dependency install while ``uv.lock``'s
-non-dev export is unchanged; the project itself is reinstalled every time) and measures their installed size.
-Used by ``bench.runner``.
+non-dev export and ``IMAGE_LAYOUT`` are unchanged; the project itself is reinstalled and everything recompiled
+every time) and measures their installed size. Used by ``bench.runner``.
 """
 
 from __future__ import annotations
@@ -20,14 +23,21 @@ from typing import Any
 
 MIB = 1024 * 1024
 
+#: What the runtime image sets that changes how Python loads the launcher (see the Dockerfile's ENV).
+IMAGE_ENV = {"PYTHONOPTIMIZE": "2"}
+#: The Dockerfile builder's SOURCE_DATE_EPOCH: with it compileall writes hash-checked bytecode.
+SOURCE_DATE_EPOCH = "315532800"
+#: Part of the reuse stamp: an environment laid out by an older version of this module is rebuilt.
+IMAGE_LAYOUT = "layout 2: installed without bytecode, then python -OO -m compileall with SOURCE_DATE_EPOCH"
+
 
 @dataclass(frozen=True)
 class Envs:
-    """Interpreters of the built environments."""
+    """Interpreters of the built environments (``plain_python``: the image-like one with plain ``.pyc``)."""
 
     image_python: Path
     sdk_python: Path
-    optimized_bytecode: bool
+    plain_python: Path | None
 
 
 def uv_binary() -> str:
@@ -36,8 +46,8 @@ def uv_binary() -> str:
     return found or str(Path.home() / ".local/bin/uv")
 
 
-def _run(argv: list[str], cwd: Path) -> str:
-    done = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, check=False)  # noqa: S603
+def _run(argv: list[str], cwd: Path, env: dict[str, str] | None = None) -> str:
+    done = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, check=False)  # noqa: S603
     if done.returncode != 0:
         msg = f"{' '.join(argv)} failed ({done.returncode}): {done.stderr[-2000:]}"
         raise RuntimeError(msg)
@@ -66,6 +76,20 @@ def tree_size(root: Path, *, skip_suffixes: tuple[str, ...] = ()) -> int:
     return total
 
 
+def bytecode_files(root: Path) -> dict[str, int]:
+    """How many ``.pyc`` files of each optimization level are under ``root``."""
+    counts = {"plain": 0, "opt-1": 0, "opt-2": 0}
+    for _, _, files in os.walk(root):
+        for name in files:
+            if name.endswith(".opt-2.pyc"):
+                counts["opt-2"] += 1
+            elif name.endswith(".opt-1.pyc"):
+                counts["opt-1"] += 1
+            elif name.endswith(".pyc"):
+                counts["plain"] += 1
+    return counts
+
+
 def breakdown(root: Path, top: int = 12) -> list[dict[str, Any]]:
     """The largest packages under site-packages (``google/cloud/*`` and ``google/*`` split one level further)."""
     entries: list[tuple[str, int]] = []
@@ -86,37 +110,43 @@ def breakdown(root: Path, top: int = 12) -> list[dict[str, Any]]:
 
 def _size(path: Path) -> int:
     if path.is_dir():
-        return tree_size(path, skip_suffixes=(".opt-2.pyc",))
+        return tree_size(path)
     return path.lstat().st_blocks * 512
 
 
-def build_envs(root: Path, workdir: Path, *, optimize: bool = True) -> tuple[Envs, dict[str, Any]]:
-    """Build (or refresh) both environments; their sizes for figure (e)."""
+def compile_bytecode(python: Path, lib: Path, root: Path, *, optimize: bool) -> None:
+    """``python [-OO] -m compileall -q -j 0 LIB`` under the builder's ``SOURCE_DATE_EPOCH``, as the Dockerfile."""
+    flags = ["-OO"] if optimize else []
+    env = os.environ | {"SOURCE_DATE_EPOCH": SOURCE_DATE_EPOCH}
+    _run([str(python), *flags, "-m", "compileall", "-q", "-j", "0", str(lib)], root, env)
+
+
+def _install(uv: str, python: Path, root: Path, *args: str) -> None:
+    """``uv pip install``, writing bytecode only if ``args`` ask for it (whatever this shell's UV_* say)."""
+    env = {k: v for k, v in os.environ.items() if k != "UV_COMPILE_BYTECODE"}
+    _run([uv, "pip", "install", "--python", str(python), "--link-mode", "copy", "-q", *args], root, env)
+
+
+def build_envs(root: Path, workdir: Path, *, plain: bool = True) -> tuple[Envs, dict[str, Any]]:
+    """Build (or refresh) the environments; their sizes for figure (e). ``plain``: also the plain-``.pyc`` copy."""
     uv = uv_binary()
     workdir.mkdir(parents=True, exist_ok=True)
     reqs = _run([uv, "export", "--frozen", "--no-dev", "--no-hashes", "--no-emit-project", "-q"], root)
-    image, sdk = workdir / "image-venv", workdir / "sdk-venv"
-    install = ["--link-mode", "copy", "--compile-bytecode", "-q"]
+    image, sdk, plain_env = workdir / "image-venv", workdir / "sdk-venv", workdir / "image-venv-plain-pyc"
+    python = image / "bin/python"
     stamp = workdir / "image-requirements.txt"
-    if not (stamp.exists() and stamp.read_text() == reqs and (image / "bin/python").exists()):
+    wanted = f"# {IMAGE_LAYOUT}\n{reqs}"
+    if not (stamp.exists() and stamp.read_text() == wanted and python.exists()):
         shutil.rmtree(image, ignore_errors=True)
         _run([uv, "venv", "-q", "--python", sys.executable, str(image)], root)
-        stamp.with_suffix(".tmp").write_text(reqs)
-        _run(
-            [
-                uv,
-                "pip",
-                "install",
-                "--python",
-                str(image / "bin/python"),
-                *install,
-                "-r",
-                str(stamp.with_suffix(".tmp")),
-            ],
-            root,
-        )
-        stamp.with_suffix(".tmp").replace(stamp)
-    _run([uv, "pip", "install", "--python", str(image / "bin/python"), *install, "--no-deps", "--reinstall", "."], root)
+        pending = stamp.with_suffix(".tmp")
+        pending.write_text(reqs)
+        _install(uv, python, root, "-r", str(pending))
+        pending.unlink()
+        stamp.write_text(wanted)
+    # Like the Dockerfile: compile all of lib/ after the last install (hash-checked files are always rewritten).
+    _install(uv, python, root, "--no-deps", "--reinstall", ".")
+    compile_bytecode(python, image / "lib", root, optimize=True)
     aiplatform = next(line for line in reqs.splitlines() if line.startswith("google-cloud-aiplatform=="))
     sdk_stamp = workdir / "sdk-requirements.txt"
     if not (sdk_stamp.exists() and sdk_stamp.read_text() == reqs and (sdk / "bin/python").exists()):
@@ -124,20 +154,27 @@ def build_envs(root: Path, workdir: Path, *, optimize: bool = True) -> tuple[Env
         _run([uv, "venv", "-q", "--python", sys.executable, str(sdk)], root)
         constraints = workdir / "constraints.txt"
         constraints.write_text(reqs)
-        sdk_python = str(sdk / "bin/python")
-        _run([uv, "pip", "install", "--python", sdk_python, *install, "-c", str(constraints), aiplatform], root)
+        _install(uv, sdk / "bin/python", root, "--compile-bytecode", "-c", str(constraints), aiplatform)
         sdk_stamp.write_text(reqs)
-    image_site, sdk_site = site_packages(image / "bin/python"), site_packages(sdk / "bin/python")
-    sizes = {
+    shutil.rmtree(plain_env, ignore_errors=True)
+    if plain:
+        shutil.copytree(image, plain_env, symlinks=True, ignore=shutil.ignore_patterns("*.opt-2.pyc"))
+        compile_bytecode(plain_env / "bin/python", plain_env / "lib", root, optimize=False)
+    image_site, sdk_site = site_packages(python), site_packages(sdk / "bin/python")
+    sizes: dict[str, Any] = {
         "method": (
-            "uv pip install of `uv export --frozen --no-dev` (+ the project, non-editable) into a fresh virtualenv "
-            "with --compile-bytecode, as the Dockerfile does; the SDK's: google-cloud-aiplatform alone, same "
-            "versions; bytes on disk of site-packages (du-style)"
+            "the launcher's: uv pip install of `uv export --frozen --no-dev` (+ the project, non-editable) into a "
+            "fresh virtualenv without bytecode, then `python -OO -m compileall -q -j 0 lib` with the builder's "
+            "SOURCE_DATE_EPOCH, as the Dockerfile does (hash-checked .opt-2.pyc only); the SDK's: "
+            "google-cloud-aiplatform alone, same versions, with the plain .pyc an install with --compile-bytecode "
+            "writes; bytes on disk of site-packages (du-style)"
         ),
         "python": f"{sys.version_info.major}.{sys.version_info.minor}",
-        "launcher_mib": round(tree_size(image_site, skip_suffixes=(".opt-2.pyc",)) / MIB, 1),
+        "launcher_bytecode": "-OO",
+        "launcher_bytecode_files": bytecode_files(image_site),
+        "launcher_mib": round(tree_size(image_site) / MIB, 1),
         "launcher_without_bytecode_mib": round(tree_size(image_site, skip_suffixes=(".pyc",)) / MIB, 1),
-        "sdk_mib": round(tree_size(sdk_site, skip_suffixes=(".opt-2.pyc",)) / MIB, 1),
+        "sdk_mib": round(tree_size(sdk_site, skip_suffixes=(".opt-1.pyc", ".opt-2.pyc")) / MIB, 1),
         "sdk_without_bytecode_mib": round(tree_size(sdk_site, skip_suffixes=(".pyc",)) / MIB, 1),
         "launcher_distributions": len(list(image_site.glob("*.dist-info"))),
         "sdk_distributions": len(list(sdk_site.glob("*.dist-info"))),
@@ -147,10 +184,7 @@ def build_envs(root: Path, workdir: Path, *, optimize: bool = True) -> tuple[Env
         ),
         "largest": breakdown(image_site),
     }
-    optimized = False
-    if optimize:
-        # Candidate cheap win: -OO bytecode (no docstrings); compiled next to the normal .pyc files.
-        _run([str(image / "bin/python"), "-OO", "-m", "compileall", "-q", "-j", "0", str(image_site)], root)
-        optimized = True
-        sizes["launcher_with_opt2_bytecode_mib"] = round(tree_size(image_site) / MIB, 1)
-    return Envs(image / "bin/python", sdk / "bin/python", optimized), sizes
+    if plain:
+        sizes["launcher_plain_pyc_mib"] = round(tree_size(site_packages(plain_env / "bin/python")) / MIB, 1)
+    envs = Envs(python, sdk / "bin/python", plain_env / "bin/python" if plain else None)
+    return envs, sizes

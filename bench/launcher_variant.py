@@ -1,21 +1,16 @@
-"""Candidate cheap wins, measured by the benchmark (not shipped): the launcher's own ``main()`` with one change.
+"""A candidate cheap win, measured by the benchmark (not shipped): the launcher's own ``main()`` with one change.
 
-``BENCH_GC_OFF=1``: ``gc.disable()`` before anything is imported (the start-up allocates hundreds of thousands of
-objects that are never garbage, and every generation-0 threshold crossing makes the collector walk them).
 ``BENCH_FAST_EXIT=1``: after ``main()`` returned (result record written, log pipeline closed) flush stdio and
 ``os._exit(code)``, skipping the interpreter's teardown of every imported module. Run as
-``python bench/launcher_variant.py run`` with the launcher's environment; ``bench.runner`` compares it with
-``python -m vertex_launcher run``.
+``python bench/launcher_variant.py run`` with the launcher's environment (``PYTHONOPTIMIZE=2`` included);
+``bench.runner`` compares it with ``python -m vertex_launcher run``. (The former ``BENCH_GC_OFF`` variant ships
+now: ``vertex_launcher.__main__`` disables the collector during start-up itself.)
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-
-if os.environ.get("BENCH_GC_OFF") == "1":
-    gc.disable()
 
 from vertex_launcher.__main__ import main
 

@@ -3,13 +3,16 @@
 Phases (each writes its raw figures into one JSON document; ``bench.report`` turns it into docs):
   sizes     (e) installed size of the image's dependency set vs the SDK's (``bench.envs``);
   cli       what ``--help``, ``--version``, ``render`` and a configuration error cost (lazy-import check);
-  variants  short job, alternating: the shipped launcher, candidate cheap wins (-OO bytecode, exit without
-            interpreter teardown, no precompiled bytecode) and the SDK: (a) start → create, (b) peak RSS, exit tail;
+  variants  short job, alternating: the shipped launcher (-OO bytecode, PYTHONOPTIMIZE=2), the same with plain
+            .pyc (the image before), a candidate not shipped (exit without interpreter teardown) and the SDK:
+            (a) start → create, (b) peak RSS, exit tail;
   realtime  a 1-minute job on a 1× clock, launcher and SDK alternating: (a), (b), (c) for 1 min, (d);
   scaled    1, 10 and 60 minutes of simulated runtime on a ``--time-scale F`` emulator; both sides' poll timing
             divided by F (launcher: POLL_* bounds; SDK: its 5 s constant), so both see the emulator's clock: (c), (d);
   fleet     (f) 100 launchers at once against ``--rate-limit-per-minute 600``;
   model     (g) the real ``PollSchedule`` on a virtual clock for 1,000 concurrently watched jobs.
+Every launcher process runs from the image-like environment with the image's ``PYTHONOPTIMIZE=2`` (``bench.envs``);
+each phase records when it ran and on which commit, so phases kept from an earlier run (``--only``) stay labelled.
 Run: ``python -m bench [--reps N] [--scale F] [--only PHASE ...] [--quick]``.
 """
 
@@ -21,6 +24,7 @@ import os
 import platform
 import random
 import statistics
+import subprocess
 import sys
 import time
 import uuid
@@ -31,7 +35,7 @@ from pathlib import Path
 from typing import Any
 
 from bench import model
-from bench.envs import Envs, build_envs
+from bench.envs import IMAGE_ENV, Envs, build_envs
 from bench.procs import Proc, RequestLog, RssSampler, renice
 from tests.fixtures.emulator import Emulator
 from vertex_launcher.poll import PollSchedule
@@ -57,17 +61,13 @@ from google.auth.compute_engine import credentials
 print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
 """
 
-#: Launcher variants: extra environment, and whether ``bench/launcher_variant.py`` wraps ``main()``.
+#: Launcher variants of phase ``variants``: extra environment (None: unset it), the interpreter (``image``: the
+#: image-like environment, ``plain``: its plain-.pyc copy) and whether ``bench/launcher_variant.py`` wraps ``main()``.
+#: "launcher" is what ships and what every other phase runs.
 VARIANTS: dict[str, dict[str, Any]] = {
-    "launcher": {"env": {}, "wrapped": False},
-    "launcher -OO": {"env": {"PYTHONOPTIMIZE": "2"}, "wrapped": False},
-    "launcher, gc off at start-up": {"env": {"BENCH_GC_OFF": "1"}, "wrapped": True},
-    "launcher, os._exit at the end": {"env": {"BENCH_FAST_EXIT": "1"}, "wrapped": True},
-    "launcher, all three": {
-        "env": {"PYTHONOPTIMIZE": "2", "BENCH_GC_OFF": "1", "BENCH_FAST_EXIT": "1"},
-        "wrapped": True,
-    },
-    "launcher, no bytecode": {"env": {"PYTHONPYCACHEPREFIX": "<empty>"}, "wrapped": False},
+    "launcher": {"env": {}, "python": "image", "wrapped": False},
+    "launcher, plain .pyc": {"env": {"PYTHONOPTIMIZE": None}, "python": "plain", "wrapped": False},
+    "candidate: os._exit at the end": {"env": {"BENCH_FAST_EXIT": "1"}, "python": "image", "wrapped": True},
 }
 
 
@@ -94,8 +94,6 @@ class Session:
         self.envs = envs
         self.workdir = workdir
         self.sampler = RssSampler()
-        self.empty_cache = workdir / "empty-pycache"
-        self.empty_cache.mkdir(parents=True, exist_ok=True)
 
     def base_env(self, home: Path) -> dict[str, str]:
         """What the image sets, plus a private HOME: nothing of this shell leaks into a measured process."""
@@ -107,6 +105,10 @@ class Session:
             "PYTHONUNBUFFERED": "1",
             "PYTHONDONTWRITEBYTECODE": "1",
         }
+
+    def launcher_env(self, home: Path) -> dict[str, str]:
+        """``base_env`` plus what the runtime image sets for the launcher (``PYTHONOPTIMIZE=2``)."""
+        return self.base_env(home) | IMAGE_ENV
 
     def emulator(self, name: str, *args: str) -> tuple[Emulator, RequestLog]:
         """A fresh emulator (QUEUED/PENDING take no time: a job's runtime is its RUNNING time) and its log."""
@@ -137,7 +139,7 @@ class Session:
         workdir = self.workdir / phase
         initial, maximum = poll or (10.0 / scale, 300.0 / scale)
         spec = VARIANTS[variant]
-        env = self.base_env(workdir / "home") | {
+        env = self.launcher_env(workdir / "home") | {
             "VERTEX_LAUNCHER_PROJECT": PROJECT,
             "VERTEX_LAUNCHER_REGION": REGION,
             "VERTEX_LAUNCHER_IMAGE_URI": IMAGE_URI,
@@ -151,14 +153,12 @@ class Session:
             "VERTEX_LAUNCHER_POLL_MAX_SECONDS": f"{maximum:.6g}",
             "VERTEX_LAUNCHER_TERMINATION_MESSAGE_PATH": str(workdir / f"{bench_id}.termination"),
         }
-        for key, value in spec["env"].items():
-            env[key] = str(self.empty_cache) if value == "<empty>" else value
-        for key, extra_value in (extra or {}).items():
-            if extra_value is None:
+        for key, value in (spec["env"] | (extra or {})).items():
+            if value is None:
                 env.pop(key, None)
             else:
-                env[key] = extra_value
-        python = str(self.envs.image_python)
+                env[key] = value
+        python = str(self.envs.plain_python if spec["python"] == "plain" else self.envs.image_python)
         program = [str(ROOT / "bench" / "launcher_variant.py")] if spec["wrapped"] else ["-m", "vertex_launcher"]
         argv = [python, *program, "run"]
         return Proc(
@@ -300,7 +300,7 @@ def phase_cli(session: Session, reps: int) -> dict[str, Any]:
     for case, (args, extra) in cases.items():
         rows: list[dict[str, float | None]] = []
         for rep in range(reps + 1):
-            env = session.base_env(workdir / "home") | extra
+            env = session.launcher_env(workdir / "home") | extra
             if rep == reps:
                 env["PYTHONPROFILEIMPORTTIME"] = "1"  # one more run only to see what it imported
             proc = Proc("launcher", f"cli-{len(results)}-{rep}", [python, "-m", "vertex_launcher", *args], env, workdir)
@@ -332,8 +332,8 @@ def phase_variants(session: Session, reps: int) -> dict[str, Any]:
     """Short jobs, every variant once per round in rotating order: start → create, peak RSS, exit tail."""
     emulator, log = session.emulator("variants")
     members = [*VARIANTS, "sdk"]
-    if not session.envs.optimized_bytecode:
-        members = [m for m in members if "PYTHONOPTIMIZE" not in VARIANTS.get(m, {}).get("env", {})]
+    if session.envs.plain_python is None:
+        members = [m for m in members if VARIANTS.get(m, {}).get("python") != "plain"]
     rows: list[dict[str, Any]] = []
     try:
         for rep in range(reps):
@@ -381,12 +381,12 @@ def phase_sizing(session: Session, reps: int) -> dict[str, Any]:
     ceilings = []
     for _ in range(reps):
         done = Proc("launcher", "ceiling", [str(session.envs.image_python), "-c", IMPORT_CEILING], {}, session.workdir)
-        done.env = session.base_env(session.workdir / "home")
+        done.env = session.launcher_env(session.workdir / "home")
         done.start()
         done.wait(120)
         ceilings.append(int(done.stdout_path.read_text().split()[-1]) / MIB)
     probe = Proc("launcher", "gapic", [str(session.envs.image_python), "-c", GAPIC_SHARE], {}, session.workdir)
-    probe.env = session.base_env(session.workdir / "home")
+    probe.env = session.launcher_env(session.workdir / "home")
     probe.start()
     probe.wait(120)
     before, after = (int(v) / MIB for v in probe.stdout_path.read_text().split())
@@ -658,6 +658,24 @@ def machine() -> dict[str, Any]:
     }
 
 
+def source_commit() -> str | None:
+    """The commit of the measured source (``+changes`` when ``src/`` differs from it); None outside a checkout."""
+
+    def git(*args: str) -> str:
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True, check=True).stdout.strip()  # noqa: S603, S607
+
+    try:
+        head, dirty = git("rev-parse", "--short", "HEAD"), git("status", "--porcelain", "--", "src")
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    return f"{head}+changes" if dirty else head
+
+
+def build_record(commit: str | None) -> dict[str, Any]:
+    """How the launcher a phase measured was built and run (stored with the phase's figures)."""
+    return {"commit": commit, "bytecode": "-OO (hash-checked .opt-2.pyc only)", "env": dict(IMAGE_ENV)}
+
+
 def parse(argv: list[str]) -> argparse.Namespace:
     """Command-line options."""
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.split("\n")[0] if __doc__ else None)
@@ -682,16 +700,24 @@ def main(argv: list[str] | None = None) -> int:
     json_path = args.out / "benchmarks.json"
     data: dict[str, Any] = json.loads(json_path.read_text()) if args.only and json_path.exists() else {}
     started = time.monotonic()
-    now = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine_before": machine()}
+    commit = source_commit()
+    now = {"date": datetime.now(UTC).isoformat(timespec="seconds"), "machine_before": machine(), "commit": commit}
     if args.only:
         data.setdefault("meta", now | {"reps": args.reps, "quick": args.quick})
-        data["meta"].setdefault("reruns", []).append(now | {"phases": sorted(phases)})
+        data["meta"].setdefault("reruns", []).append(
+            now | {"phases": [p for p in PHASES if p in phases], "reps": args.reps, "quick": args.quick}
+        )
     else:
         data["meta"] = now | {"reps": args.reps, "quick": args.quick}
     say("building the image-like and SDK-only environments")
+    measured, built = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
     envs, sizes = build_envs(ROOT, WORKDIR)
     if "sizes" in phases:
-        data["sizes"] = sizes
+        data["sizes"] = sizes | {
+            "phase_seconds": round(time.monotonic() - built, 1),
+            "measured": measured,
+            "build": build_record(commit),
+        }
     session = Session(envs, WORKDIR / "runs")
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
         ("cli", lambda: phase_cli(session, args.reps)),
@@ -706,12 +732,16 @@ def main(argv: list[str] | None = None) -> int:
         for name, step in steps:
             if name in phases:
                 say(f"phase {name}")
-                phase_started = time.monotonic()
-                data[name] = step() | {"phase_seconds": round(time.monotonic() - phase_started, 1)}
+                measured, phase_started = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
+                data[name] = step() | {
+                    "phase_seconds": round(time.monotonic() - phase_started, 1),
+                    "measured": measured,
+                    "build": build_record(commit),
+                }
     finally:
         session.close()
     if args.only:
-        data["meta"]["reruns"][-1]["seconds"] = round(time.monotonic() - started, 1)
+        data["meta"]["reruns"][-1] |= {"seconds": round(time.monotonic() - started, 1), "machine_after": machine()}
     else:
         data["meta"]["machine_after"] = machine()
         data["meta"]["bench_seconds"] = round(time.monotonic() - started, 1)
