@@ -13,6 +13,20 @@ from typing import Any
 
 PNG_NAME = "benchmarks-poll-timeline.png"
 
+#: What each phase yields, in the order the runner runs them.
+PHASE_FIGURES = {
+    "sizes": "(e) installed size",
+    "cli": "paths without the GAPIC import",
+    "variants": "launcher variants vs SDK, 2 s job",
+    "sizing": "memory for the manifests",
+    "realtime": "(a), (b), (d) on a 1× clock",
+    "scaled": "(c), (d) on a scaled clock",
+    "fleet": "(f)",
+    "model": "(g), simulation",
+}
+#: Phases kept from a run before the runner recorded builds ran the launcher like this.
+LEGACY_BUILD = "plain .pyc, no PYTHONOPTIMIZE (measured before the image's -OO bytecode; build not recorded)"
+
 
 def _get(data: dict[str, Any], *path: str | int) -> Any:
     node: Any = data
@@ -40,6 +54,54 @@ def _verdict(ok: bool | None) -> str:
 
 def _med(summary: Any, key: str) -> Any:
     return _get(summary, key, "median")
+
+
+def phase_date(data: dict[str, Any], phase: str) -> str | None:
+    """When a phase's figures were taken: its own record, else the last re-run that included it, else the run."""
+    measured = _get(data, phase, "measured")
+    if measured:
+        return str(measured)
+    meta = data.get("meta") or {}
+    dates = [r["date"] for r in meta.get("reruns", []) if phase in r.get("phases", [])]
+    return dates[-1] if dates else meta.get("date")
+
+
+def build_text(data: dict[str, Any], phase: str) -> str:
+    """How the launcher that a phase measured was built and run."""
+    if phase == "model":
+        return "– (the source's PollSchedule on a virtual clock)"
+    build = _get(data, phase, "build")
+    if not build:
+        return LEGACY_BUILD
+    env = ", ".join(f"{k}={v}" for k, v in (build.get("env") or {}).items())
+    return f"{build.get('bytecode')}, {env or 'no extra environment'}; source {build.get('commit') or '?'}"
+
+
+def _provenance(data: dict[str, Any], phase: str) -> list[str]:
+    return [f"*Measured {phase_date(data, phase) or '?'}; launcher: {build_text(data, phase)}.*", ""]
+
+
+def _phases(data: dict[str, Any]) -> list[str]:
+    rows = [
+        [
+            f"`{phase}`",
+            figures,
+            phase_date(data, phase) or "?",
+            _fmt(_get(data, phase, "phase_seconds"), " s", 0),
+            build_text(data, phase),
+        ]
+        for phase, figures in PHASE_FIGURES.items()
+        if data.get(phase)
+    ]
+    return [
+        "## Phases: when each was measured, and which launcher",
+        "",
+        "`python -m bench --only PHASE ...` re-measures some phases and keeps the others' figures; each row says "
+        "which launcher build its figures belong to.",
+        "",
+        *_table(["phase", "figures", "measured", "wall time", "launcher as measured"], rows),
+        "",
+    ]
 
 
 def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]]:
@@ -125,7 +187,8 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]
         lm, sm = sizes.get("launcher_mib"), sizes.get("sdk_mib")
         rows.append(
             (
-                "(e) installed size of the dependency set",
+                f"(e) installed size of the dependency set (launcher: {sizes.get('launcher_bytecode', 'plain')} "
+                "bytecode, as in the image)",
                 f"{_fmt(lm, ' MiB', 0)} vs {_fmt(sm, ' MiB', 0)}",
                 f"{_fmt(lm / sm if lm and sm else None, '×')}",
                 "(no target)",
@@ -181,8 +244,15 @@ def markdown(data: dict[str, Any]) -> str:
         f"CPU seconds, RSS and GET counts). "
         f"Whole run: {_fmt(meta.get('bench_seconds'), ' s', 0)}."
         + "".join(
-            f" Re-run on {r['date']}: {', '.join(r['phases'])} ({_fmt(r.get('seconds'), ' s', 0)}, load average "
-            f"{_fmt(_get(r, 'machine_before', 'load_average', 0), '', 1)} before)."
+            f" Re-run on {r['date']}: {', '.join(r['phases'])} ({_fmt(r.get('seconds'), ' s', 0)}"
+            f"{', ' + str(r['reps']) + ' repetitions' if r.get('reps') else ''}, load average "
+            f"{_fmt(_get(r, 'machine_before', 'load_average', 0), '', 1)} before"
+            + (
+                f", {_fmt(_get(r, 'machine_after', 'load_average', 0), '', 1)} after"
+                if _get(r, "machine_after", "load_average")
+                else ""
+            )
+            + ")."
             for r in meta.get("reruns", [])
         ),
         "",
@@ -193,7 +263,7 @@ def markdown(data: dict[str, Any]) -> str:
         ["figure", "launcher vs SDK", "ratio", "target", "verdict"],
         [[a, b, c, d, _verdict(e)] for a, b, c, d, e in targets(data)],
     )
-    out += ["", *_misses(data), *_method(data), *_sections(data)]
+    out += ["", *_misses(data), *_phases(data), *_method(data), *_sections(data)]
     return "\n".join(out) + "\n"
 
 
@@ -201,22 +271,22 @@ def _misses(data: dict[str, Any]) -> list[str]:
     """What the misses are made of and what would close them, from the figures."""
     out = ["### The misses, and what would close them", ""]
     rt = data.get("realtime") or {}
-    by_variant = _get(data, "variants", "by_variant") or {}
-    lb, sb = _med(rt.get("launcher"), "peak_rss_mib"), _med(rt.get("sdk"), "peak_rss_mib")
-    opt = _med(by_variant.get("launcher -OO"), "peak_rss_mib")
-    if lb is not None and sb and lb / sb > 0.65:
+    la, sa = _med(rt.get("launcher"), "start_to_create_s"), _med(rt.get("sdk"), "start_to_create_s")
+    if la is not None and sa and la / sa > 0.6:
+        ca, cs = _med(rt.get("launcher"), "cpu_at_create_s"), _med(rt.get("sdk"), "cpu_at_create_s")
         out.append(
-            f"- **(b)** {_fmt(lb, ' MiB', 1)} is {_fmt(lb / sb, '×', 3)} the SDK's {_fmt(sb, ' MiB', 1)}, just over "
-            f"0.65×. The floor is the `aiplatform_v1` package: any public import path of its types or clients runs "
-            f"its `__init__`, which loads every service "
+            f"- **(a)** {_fmt(la, ' s')} is {_fmt(la / sa, '×')} the SDK's {_fmt(sa, ' s')}. CPU used by the create: "
+            f"{_fmt(ca, ' s')} vs {_fmt(cs, ' s')} ({_fmt(ca / cs if ca is not None and cs else None, '×')}); wall "
+            "time is the figure a loaded machine disturbs most (see the load averages above)."
+        )
+    lb, sb = _med(rt.get("launcher"), "peak_rss_mib"), _med(rt.get("sdk"), "peak_rss_mib")
+    if lb is not None and sb and (lb / sb > 0.65 or lb > 128):
+        out.append(
+            f"- **(b)** {_fmt(lb, ' MiB', 1)} is {_fmt(lb / sb, '×', 3)} the SDK's {_fmt(sb, ' MiB', 1)} (targets: "
+            "≤ 0.65× and ≤ 128 MiB). The floor is the `aiplatform_v1` package: any public import path of its types "
+            "or clients runs its `__init__`, which loads every service "
             f"({_fmt(_get(data, 'sizing', 'gapic_package_mib'), ' MiB', 0)} of the total, measured on top of "
-            "api_core, google-auth and grpc). "
-            + (
-                f"Running with `PYTHONOPTIMIZE=2` on `-OO` bytecode (no docstrings) measured {_fmt(opt, ' MiB', 1)} "
-                f"= {_fmt(opt / sb, '×', 3)}: a pass (see *Cheap wins*)."
-                if opt
-                else ""
-            )
+            "api_core, google-auth and grpc)."
         )
     batch = _get(data, "scaled", "batches", "600")
     if batch:
@@ -246,11 +316,16 @@ def _method(data: dict[str, Any]) -> list[str]:
         '`aiplatform.init(..., api_endpoint="http://127.0.0.1:PORT", api_transport="rest", '
         "credentials=AnonymousCredentials(), staging_bucket=...)` then `aiplatform.CustomJob(...).run()` (its gRPC "
         "transport insists on TLS, so it talks REST).",
-        "- **Environments as shipped.** The launcher runs from a fresh virtualenv holding exactly the image's "
-        "dependency set (`uv export --frozen --no-dev` + the project as a wheel, bytecode compiled like the "
-        "Dockerfile's `UV_COMPILE_BYTECODE=1`), with the image's `PYTHONDONTWRITEBYTECODE=1`; the SDK from a "
-        "virtualenv holding only `google-cloud-aiplatform` at the locked versions. Neither sees the dev tools "
-        "(e.g. `rich`, which structlog would pick up).",
+        "- **Environments as shipped.** The launcher runs from a fresh virtualenv laid out like the image's "
+        "`/app/.venv`: exactly the image's dependency set (`uv export --frozen --no-dev` + the project as a wheel) "
+        "installed without bytecode, then compiled once as the Dockerfile does, `python -OO -m compileall -q -j 0 "
+        "lib` under the builder's `SOURCE_DATE_EPOCH` (hash-checked `.opt-2.pyc` files only: no docstrings, no "
+        "asserts, no plain `.pyc`); every launcher process (every phase, the `cli` commands and the import "
+        "probes included) runs with the runtime image's `PYTHONOPTIMIZE=2` and `PYTHONDONTWRITEBYTECODE=1`, and its "
+        "source disables the garbage collector during start-up (freezing what start-up made) as it ships. The SDK "
+        "runs from a virtualenv holding only `google-cloud-aiplatform` at the locked versions, with the plain "
+        "`.pyc` an install writes, and no `PYTHONOPTIMIZE`. Neither sees the dev tools (e.g. `rich`, which "
+        "structlog would pick up). Phases kept from an earlier run say so (see *Phases*).",
         "- **(a)** wall time from just before `fork/exec` (runner's `time.time()`) to the emulator's request-log "
         "timestamp of the CreateCustomJob (same host clock). Also recorded: CPU seconds the process had used at that "
         "moment (`/proc/PID/stat`), which a busy machine disturbs less.",
@@ -292,6 +367,7 @@ def _sections(data: dict[str, Any]) -> list[str]:
     rt = data.get("realtime")
     if rt:
         out += [f"## Real-time runs: a {rt['job_seconds']} s job on a 1× clock (medians; min–max)", ""]
+        out += _provenance(data, "realtime")
         keys = [
             ("start_to_create_s", "(a) start → create", " s"),
             ("cpu_at_create_s", "CPU used by the create", " s"),
@@ -318,6 +394,7 @@ def _sections(data: dict[str, Any]) -> list[str]:
     scaled = data.get("scaled")
     if scaled:
         out += [f"## GET calls and detection lag on a {_fmt(scaled['scale'])}× clock (medians; min–max)", ""]
+        out += _provenance(data, "scaled")
         rows = []
         for runtime, batch in scaled["batches"].items():
             lg, sg = _get(batch, "launcher", "gets"), _get(batch, "sdk", "gets")
@@ -381,6 +458,7 @@ def _sizing(data: dict[str, Any]) -> list[str]:
     return [
         "## Memory to size the manifests from",
         "",
+        *_provenance(data, "sizing"),
         f"- CustomJob run, peak RSS (worst of the real-time runs): {_fmt(figure['custom'], ' MiB', 1)}",
         f"- PipelineJob run (example template, 3 s job), median peak RSS: "
         f"{_fmt(sizing['pipeline_peak_rss_mib'], ' MiB', 1)}",
@@ -396,27 +474,35 @@ def _sizing(data: dict[str, Any]) -> list[str]:
     ]
 
 
+SHIPPED, PLAIN, FAST_EXIT = "launcher", "launcher, plain .pyc", "candidate: os._exit at the end"
+
+
 def _variants(data: dict[str, Any]) -> list[str]:
     variants = data.get("variants")
     if not variants:
         return []
+    by_variant = variants["by_variant"]
     out = [
-        f"## Cheap wins, measured (a {variants['job_seconds']} s job, 1× clock; medians)",
+        f"## Launcher variants (a {variants['job_seconds']} s job, 1× clock; medians)",
         "",
-        "Each round runs every variant once, in rotating order. `-OO`: `PYTHONOPTIMIZE=2` with `-OO` bytecode "
-        "compiled into the environment (no docstrings, no asserts). The wrapped variants run "
-        "[`bench/launcher_variant.py`](../bench/launcher_variant.py), which calls the launcher's own `main()`: "
-        "`gc off at start-up` disables the cyclic garbage collector before the imports; `os._exit at the end` "
-        "flushes stdio and ends the process after `main()` returned, skipping the interpreter's teardown of every "
-        "imported module. `no bytecode`: an empty `PYTHONPYCACHEPREFIX`, i.e. an image without precompiled bytecode "
-        "on a read-only root filesystem (what the Dockerfile's `UV_COMPILE_BYTECODE=1` already avoids).",
+        *_provenance(data, "variants"),
+        "Each round runs every variant once, in rotating order. "
+        f"`{SHIPPED}`: as shipped, and as every other phase runs it (`-OO` bytecode only, `PYTHONOPTIMIZE=2`, no "
+        "garbage collection during start-up). "
+        f"`{PLAIN}` (comparison): the same source from a copy of that environment compiled without `-OO`, run "
+        "without `PYTHONOPTIMIZE`: the image before it switched to `-OO`. "
+        f"`{FAST_EXIT}` (**not shipped**): [`bench/launcher_variant.py`](../bench/launcher_variant.py) calls the "
+        "launcher's own `main()` (same environment, `PYTHONOPTIMIZE=2`), then flushes stdio and ends the process "
+        "with `os._exit`, skipping the interpreter's teardown of every imported module.",
         "",
     ]
+    order = [SHIPPED, PLAIN, *sorted(set(by_variant) - {SHIPPED, PLAIN, "sdk"}), "sdk"]
     rows = []
-    for name, summary in variants["by_variant"].items():
+    for name in (n for n in order if n in by_variant):
+        summary = by_variant[name]
         rows.append(
             [
-                name,
+                f"{name} (shipped)" if name == SHIPPED and variants.get("build") else name,
                 _fmt(_med(summary, "start_to_create_s"), " s"),
                 _fmt(_med(summary, "cpu_at_create_s"), " s"),
                 _fmt(_med(summary, "peak_rss_mib"), " MiB", 1),
@@ -428,14 +514,27 @@ def _variants(data: dict[str, Any]) -> list[str]:
     out += _table(
         ["variant", "start → create", "CPU at create", "peak RSS", "RSS watching", "last GET → exit", "ok"], rows
     )
-    return [*out, ""]
+    shipped, plain, fast = by_variant.get(SHIPPED), by_variant.get(PLAIN), by_variant.get(FAST_EXIT)
+    notes = []
+    if shipped and plain:
+        notes.append(
+            f"- `-OO` vs plain `.pyc`: peak RSS {_fmt(_med(plain, 'peak_rss_mib'), ' MiB', 1)} → "
+            f"{_fmt(_med(shipped, 'peak_rss_mib'), ' MiB', 1)}, CPU at create "
+            f"{_fmt(_med(plain, 'cpu_at_create_s'), ' s')} → {_fmt(_med(shipped, 'cpu_at_create_s'), ' s')}."
+        )
+    if shipped and fast:
+        notes.append(
+            f"- `os._exit` (candidate): last GET → exit {_fmt(_med(shipped, 'exit_tail_s'), ' s')} → "
+            f"{_fmt(_med(fast, 'exit_tail_s'), ' s')}; it would shorten (d) by that much and changes nothing else."
+        )
+    return [*out, "", *notes, *([""] if notes else [])]
 
 
 def _cli(data: dict[str, Any]) -> list[str]:
     cli = data.get("cli")
     if not cli:
         return []
-    out = ["## Paths that should not pay for the GAPIC import (medians)", ""]
+    out = ["## Paths that should not pay for the GAPIC import (medians)", "", *_provenance(data, "cli")]
     rows = [
         [
             f"`{name}`" if name.startswith("-") or name == "render" else name,
@@ -446,7 +545,7 @@ def _cli(data: dict[str, Any]) -> list[str]:
             "yes" if r["imports_gapic"] else "no",
         ]
         for name, r in cli.items()
-        if isinstance(r, dict)
+        if isinstance(r, dict) and "exit_code" in r
     ]
     out += _table(["command", "exit", "wall", "CPU", "peak RSS", "imports aiplatform_v1"], rows)
     return [*out, ""]
@@ -456,37 +555,52 @@ def _sizes(data: dict[str, Any]) -> list[str]:
     sizes = data.get("sizes")
     if not sizes:
         return []
-    out = [
+    bytecode = sizes.get("launcher_bytecode", "plain")
+    files = sizes.get("launcher_bytecode_files") or {}
+    rows = [
+        [
+            f"as installed (launcher: {bytecode} `.pyc`, as in the image; SDK: plain `.pyc`)",
+            _fmt(sizes["launcher_mib"], " MiB", 0),
+            _fmt(sizes["sdk_mib"], " MiB", 0),
+        ],
+        [
+            "sources only",
+            _fmt(sizes["launcher_without_bytecode_mib"], " MiB", 0),
+            _fmt(sizes["sdk_without_bytecode_mib"], " MiB", 0),
+        ],
+    ]
+    if sizes.get("launcher_plain_pyc_mib") is not None:
+        rows.append(
+            [
+                "with plain `.pyc` instead (the image before `-OO`)",
+                _fmt(sizes["launcher_plain_pyc_mib"], " MiB", 0),
+                "–",
+            ]
+        )
+    if files:
+        rows.append(
+            [
+                "bytecode files (`.opt-2.pyc` / plain `.pyc`)",
+                f"{files.get('opt-2', 0)} / {files.get('plain', 0)}",
+                "–",
+            ]
+        )
+    rows.append(["distributions", str(sizes["launcher_distributions"]), str(sizes["sdk_distributions"])])
+    return [
         "## (e) Installed size",
         "",
+        *_provenance(data, "sizes"),
         f"Method: {sizes['method']}.",
         "",
-        *_table(
-            ["", "launcher (image set)", "SDK alone"],
-            [
-                ["with .pyc (as installed)", _fmt(sizes["launcher_mib"], " MiB", 0), _fmt(sizes["sdk_mib"], " MiB", 0)],
-                [
-                    "sources only",
-                    _fmt(sizes["launcher_without_bytecode_mib"], " MiB", 0),
-                    _fmt(sizes["sdk_without_bytecode_mib"], " MiB", 0),
-                ],
-                ["distributions", str(sizes["launcher_distributions"]), str(sizes["sdk_distributions"])],
-            ],
-        ),
+        *_table(["", "launcher (image set)", "SDK alone"], rows),
         "",
         "The launcher's set contains the whole `google-cloud-aiplatform` distribution (the `aiplatform_v1` GAPIC "
-        "ships only inside it), so it cannot be smaller than the SDK's; it adds "
-        f"{', '.join(sizes['launcher_only']) or 'nothing'}. Largest parts of the launcher's set:",
+        "ships only inside it), so its sources cannot be smaller than the SDK's; it adds "
+        f"{', '.join(sizes['launcher_only']) or 'nothing'}. Largest parts of the launcher's set (as installed):",
         "",
         *_table(["path", "MiB"], [[f"`{e['path']}`", _fmt(e["mib"], "", 1)] for e in sizes["largest"]]),
         "",
     ]
-    if "launcher_with_opt2_bytecode_mib" in sizes:
-        out += [
-            f"With `-OO` bytecode added next to it: {_fmt(sizes['launcher_with_opt2_bytecode_mib'], ' MiB', 0)}.",
-            "",
-        ]
-    return out
 
 
 def _fleet(data: dict[str, Any]) -> list[str]:
@@ -496,6 +610,7 @@ def _fleet(data: dict[str, Any]) -> list[str]:
     return [
         f"## (f) {fleet['launchers']} launchers at once against 600 requests per minute",
         "",
+        *_provenance(data, "fleet"),
         f"- correct: **{fleet['correct']}/{fleet['launchers']}**; exit codes {fleet['exit_codes']}; "
         f"duplicate jobs: {fleet['duplicate_jobs']}",
         f"- requests: {fleet['requests']} ({fleet['requests_by_method']}); answered 429/RESOURCE_EXHAUSTED: "
