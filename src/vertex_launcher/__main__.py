@@ -71,6 +71,9 @@ def main(argv: list[str] | None = None) -> int:
             one_line = " ".join(exc.message.split())
             print(f"vertex-launcher: configuration error: {one_line}", file=sys.stderr)
         result = _error_result(exc, stopped=clock.stop_reason)
+    except Exception as exc:  # a bug: still end with the result record and a code that does not retry blindly
+        log.exception("unexpected error")
+        result = _error_result(LauncherError(f"unexpected {type(exc).__name__}: {exc}"), stopped=None)
     try:
         _finish(result, settings, duration=clock.monotonic() - started)
     finally:
