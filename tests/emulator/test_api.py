@@ -18,16 +18,6 @@ from tests.fixtures.emulator import Emulator
 FOREVER = 1e9
 
 
-@pytest.fixture(name="transport", params=["grpc", "rest"])
-def _transport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(name="jobs")
-def _jobs(emulator: Emulator, transport: str) -> Any:
-    return emulator.job_client(transport)
-
-
 @pytest.fixture(name="pipelines")
 def _pipelines(emulator: Emulator, transport: str) -> Any:
     return emulator.pipeline_client(transport)

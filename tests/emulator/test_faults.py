@@ -12,16 +12,6 @@ from tests.emulator.jobs import PARENT, custom_job
 from tests.fixtures.emulator import Emulator
 
 
-@pytest.fixture(name="transport", params=["grpc", "rest"])
-def _transport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
-@pytest.fixture(name="jobs")
-def _jobs(emulator: Emulator, transport: str) -> Any:
-    return emulator.job_client(transport)
-
-
 def retry_delays(error: exceptions.GoogleAPICallError) -> list[float]:
     """The RetryInfo delays (seconds) in an api_core exception from either transport."""
     delays = []

@@ -25,11 +25,6 @@ ALL = [
 ]
 
 
-@pytest.fixture(name="transport", params=["grpc", "rest"])
-def _transport(request: pytest.FixtureRequest) -> str:
-    return str(request.param)
-
-
 def grant(emulator: Emulator, permissions: list[str]) -> None:
     """One principal (RUNNER, bearer TOKEN) holding exactly ``permissions``."""
     emulator.set_principals([{"email": RUNNER, "token": TOKEN, "permissions": permissions}])
