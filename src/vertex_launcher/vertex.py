@@ -26,7 +26,7 @@ from vertex_launcher.errors import (
     QuotaExceededError,
     TransientApiError,
 )
-from vertex_launcher.jobs import JobKind, JobRequest, JobView
+from vertex_launcher.jobs import RUN_LABEL, SCHEDULE_LABEL, JobKind, JobRequest, JobView
 from vertex_launcher.redaction import redact_text
 from vertex_launcher.result import ACTIVE_STATES, TERMINAL_STATES
 
@@ -103,7 +103,7 @@ class GapicBackend:
     # --- JobBackend ---
     def find_run(self, request: JobRequest) -> list[JobView]:
         """See ``JobBackend``."""
-        return self._list(request.parent, f'labels.vertex-launcher-run="{request.run_label}"')
+        return self._list(request.parent, f'labels.{RUN_LABEL}="{request.run_label}"')
 
     def list_active(self, request: JobRequest) -> list[JobView]:
         """See ``JobBackend``: filtered by schedule label and not-ended on the server, checked again here.
@@ -112,13 +112,11 @@ class GapicBackend:
         """
         ended = [state for state in TERMINAL_STATES if state.startswith(self._state_prefix)]
         not_ended = " AND ".join(f'state!="{state}"' for state in ended)
-        found = self._list(
-            request.parent, f'labels.vertex-launcher-schedule="{request.schedule_label}" AND {not_ended}'
-        )
+        found = self._list(request.parent, f'labels.{SCHEDULE_LABEL}="{request.schedule_label}" AND {not_ended}')
         return [
             job
             for job in found
-            if job.labels.get("vertex-launcher-run") != request.run_label
+            if job.labels.get(RUN_LABEL) != request.run_label
             and job.state.removeprefix(self._state_prefix) in ACTIVE_STATES
         ]
 
