@@ -525,7 +525,7 @@ def _variants(data: dict[str, Any]) -> list[str]:
     if shipped and fast:
         notes.append(
             f"- `os._exit` (candidate): last GET → exit {_fmt(_med(shipped, 'exit_tail_s'), ' s')} → "
-            f"{_fmt(_med(fast, 'exit_tail_s'), ' s')}; it would shorten (d) by that much and changes nothing else."
+            f"{_fmt(_med(fast, 'exit_tail_s'), ' s')}: it can only shorten the exit, i.e. (d), by that difference."
         )
     return [*out, "", *notes, *([""] if notes else [])]
 
