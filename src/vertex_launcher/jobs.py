@@ -33,11 +33,6 @@ class JobRequest:
         """The project segment of the parent."""
         return self.parent.split("/")[1]
 
-    @property
-    def region(self) -> str:
-        """The location segment of the parent."""
-        return self.parent.split("/")[3]
-
 
 @dataclass(frozen=True)
 class JobView:
@@ -52,11 +47,6 @@ class JobView:
     end_time: str | None = None
     error: dict[str, Any] | None = None
     tasks: dict[str, Any] | None = None
-
-    @property
-    def job_id(self) -> str:
-        """The last segment of the resource name."""
-        return self.name.rsplit("/", 1)[-1]
 
 
 class JobBackend(Protocol):
