@@ -133,21 +133,60 @@ def test_an_unknown_job_is_not_found(jobs: Any) -> None:
         jobs.cancel_custom_job(name=f"{PARENT}/customJobs/123")
 
 
-def test_list_filters_by_label_and_state_newest_first(jobs: Any, emulator: Emulator) -> None:
-    """The launcher's reattach and concurrency queries select the right jobs, most recent first."""
+def test_list_filters_by_label_and_state(jobs: Any, emulator: Emulator) -> None:
+    """The launcher's reattach and concurrency queries select exactly the right jobs."""
     emulator.configure(queued_seconds=0, pending_seconds=0, run_seconds=FOREVER)
     first = jobs.create_custom_job(parent=PARENT, custom_job=custom_job(labels={"vertex-launcher-schedule": "s"}))
     second = jobs.create_custom_job(parent=PARENT, custom_job=custom_job(labels={"vertex-launcher-schedule": "s"}))
     jobs.create_custom_job(parent=PARENT, custom_job=custom_job(labels={"vertex-launcher-schedule": "other"}))
     emulator.force(first.name, "JOB_STATE_SUCCEEDED")
 
-    def names(filter_text: str) -> list[str]:
-        return [job.name for job in jobs.list_custom_jobs(request={"parent": PARENT, "filter": filter_text})]
+    def names(filter_text: str) -> set[str]:
+        return {job.name for job in jobs.list_custom_jobs(request={"parent": PARENT, "filter": filter_text})}
 
-    assert names('labels.vertex-launcher-schedule="s"') == [second.name, first.name]
+    assert names('labels.vertex-launcher-schedule="s"') == {second.name, first.name}
     running = 'labels.vertex-launcher-schedule="s" AND (state=JOB_STATE_RUNNING OR state=JOB_STATE_PENDING)'
-    assert names(running) == [second.name]
-    assert names("labels.nothing:*") == []
+    assert names(running) == {second.name}
+    assert names("labels.nothing:*") == set()
+
+
+def test_or_binds_tighter_than_and_as_aip_160_says(jobs: Any, emulator: Emulator) -> None:
+    """``a AND b OR c`` is ``a AND (b OR c)``: a job with only ``c`` is not listed."""
+    only_c = jobs.create_custom_job(parent=PARENT, custom_job=custom_job(labels={"c": "1"}))
+    a_and_c = jobs.create_custom_job(parent=PARENT, custom_job=custom_job(labels={"a": "1", "c": "1"}))
+    listed = jobs.list_custom_jobs(request={"parent": PARENT, "filter": "labels.a=1 AND labels.b=1 OR labels.c=1"})
+    assert {job.name for job in listed} == {a_and_c.name}
+    assert only_c.name not in {job.name for job in listed}
+
+
+@pytest.mark.parametrize(
+    "filter_text",
+    ['start_time>"2026-01-01T00:00:00Z"', 'name="x"', 'update_time>"2026-01-01T00:00:00Z"', "state:JOB_STATE_RUNNING"],
+)
+def test_custom_jobs_filter_only_on_the_fields_their_list_api_documents(jobs: Any, filter_text: str) -> None:
+    """ListCustomJobs documents display_name, state, create_time and labels: other fields are INVALID_ARGUMENT."""
+    with pytest.raises(exceptions.BadRequest, match="Unsupported filter"):
+        list(jobs.list_custom_jobs(request={"parent": PARENT, "filter": filter_text}))
+
+
+def test_the_has_operator_matches_display_names_with_wildcards(jobs: Any) -> None:
+    """``display_name:"night*"`` (the documented wildcard) matches by pattern; ``=`` matches exactly."""
+    nightly = jobs.create_custom_job(parent=PARENT, custom_job=custom_job("nightly-train"))
+    jobs.create_custom_job(parent=PARENT, custom_job=custom_job("weekly-train"))
+    assert [j.name for j in jobs.list_custom_jobs(request={"parent": PARENT, "filter": 'display_name:"night*"'})] == [
+        nightly.name
+    ]
+    assert list(jobs.list_custom_jobs(request={"parent": PARENT, "filter": 'display_name="night*"'})) == []
+
+
+def test_custom_jobs_are_listed_in_no_particular_order(emulator_factory: Any) -> None:
+    """ListCustomJobs has no order_by and documents no order: the emulator lists by (random) id, not by creation."""
+    emulator = emulator_factory("--seed", "3")
+    client = emulator.job_client("grpc")
+    created = [client.create_custom_job(parent=PARENT, custom_job=custom_job(f"job-{i}")).name for i in range(6)]
+    listed = [job.name for job in client.list_custom_jobs(request={"parent": PARENT})]
+    assert sorted(listed) == sorted(created)
+    assert listed not in (created, list(reversed(created)))
 
 
 def test_list_pages_through_all_jobs_with_page_tokens(jobs: Any) -> None:
@@ -157,7 +196,38 @@ def test_list_pages_through_all_jobs_with_page_tokens(jobs: Any) -> None:
     assert len(first_page.custom_jobs) == 2
     assert first_page.next_page_token
     listed = [job.name for job in jobs.list_custom_jobs(request={"parent": PARENT, "page_size": 2})]
-    assert listed == list(reversed(created))
+    assert sorted(listed) == sorted(created)
+    assert len(set(listed)) == len(listed)
+
+
+def test_pipeline_jobs_are_listed_newest_first_or_by_order_by(pipelines: Any) -> None:
+    """ListPipelineJobs orders by create_time desc unless order_by says otherwise; a bad order_by is rejected."""
+    created = [pipelines.create_pipeline_job(parent=PARENT, pipeline_job=pipeline_job()).name for _ in range(3)]
+    newest_first = [job.name for job in pipelines.list_pipeline_jobs(request={"parent": PARENT, "page_size": 2})]
+    assert newest_first == list(reversed(created))
+    oldest_first = pipelines.list_pipeline_jobs(request={"parent": PARENT, "order_by": "create_time"})
+    assert [job.name for job in oldest_first] == created
+    with pytest.raises(exceptions.BadRequest, match="order_by"):
+        list(pipelines.list_pipeline_jobs(request={"parent": PARENT, "order_by": "display_name"}))
+
+
+def test_a_pipeline_job_is_listed_without_its_task_details(pipelines: Any, emulator: Emulator) -> None:
+    """List views leave out job_detail; GET has the tasks (the launcher GETs a job it found by listing)."""
+    emulator.configure(queued_seconds=0, pending_seconds=0, run_seconds=0)
+    job = pipelines.create_pipeline_job(parent=PARENT, pipeline_job=pipeline_job("prepare", "train"))
+    [listed] = pipelines.list_pipeline_jobs(request={"parent": PARENT})
+    assert listed.state == PipelineState.PIPELINE_STATE_SUCCEEDED
+    assert not listed.job_detail.task_details
+    assert pipelines.get_pipeline_job(name=job.name).job_detail.task_details
+
+
+def test_pipeline_jobs_filter_on_their_own_documented_fields(pipelines: Any) -> None:
+    """pipeline_name and pipeline_job_user_id are ListPipelineJobs fields (not ListCustomJobs ones)."""
+    job = pipelines.create_pipeline_job(parent=PARENT, pipeline_job=pipeline_job(), pipeline_job_id="nightly-7")
+    for filter_text in ('pipeline_name="demo-pipeline"', 'pipeline_job_user_id:"nightly-*"'):
+        assert [j.name for j in pipelines.list_pipeline_jobs(request={"parent": PARENT, "filter": filter_text})] == [
+            job.name
+        ]
 
 
 def test_list_only_shows_jobs_of_the_requested_parent(jobs: Any) -> None:

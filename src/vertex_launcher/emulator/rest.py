@@ -3,7 +3,7 @@
 Routes (JSON through ``google.protobuf.json_format``; errors as Google JSON error bodies)::
 
     POST /v1/projects/P/locations/L/customJobs                 CreateCustomJob
-    GET  /v1/projects/P/locations/L/customJobs?filter=&pageSize=&pageToken=   ListCustomJobs
+    GET  /v1/projects/P/locations/L/customJobs?filter=&pageSize=&pageToken=   ListCustomJobs (pipelineJobs: &orderBy=)
     GET  /v1/projects/P/locations/L/customJobs/ID              GetCustomJob
     POST /v1/projects/P/locations/L/customJobs/ID:cancel       CancelCustomJob
     (the same for pipelineJobs; create takes ?pipelineJobId=)
@@ -89,6 +89,8 @@ class Route:
             name = "ListCustomJobs" if kind is CUSTOM else "ListPipelineJobs"
             request = METHODS[name].request.pb()(parent=parent, filter=self.query.get("filter", ""))
             request.page_token = self.query.get("pageToken", "")
+            if kind is not CUSTOM:
+                request.order_by = self.query.get("orderBy", "")
             try:
                 request.page_size = int(self.query.get("pageSize", "0"))
             except ValueError as exc:

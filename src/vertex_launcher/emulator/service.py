@@ -340,9 +340,15 @@ class Api:
             job = request.custom_job if kind is CUSTOM else request.pipeline_job
             return self._create(kind, parent, job, request, principal)
         if method.verb == "list":
-            predicate = filters.parse(request.filter, states=kind.states)
+            fields = filters.CUSTOM_JOB_FIELDS if kind is CUSTOM else filters.PIPELINE_JOB_FIELDS
+            predicate = filters.parse(request.filter, states=kind.states, fields=fields)
             jobs, token = self.store.list_jobs(
-                kind, parent, predicate, page_size=request.page_size, page_token=request.page_token
+                kind,
+                parent,
+                predicate,
+                page_size=request.page_size,
+                page_token=request.page_token,
+                order_by=getattr(request, "order_by", ""),
             )
             response: Any = method.response.pb()()
             field = "custom_jobs" if kind is CUSTOM else "pipeline_jobs"

@@ -6,7 +6,10 @@ error and pipeline task details from the clock on every read. Not thread-safe: `
 
 from __future__ import annotations
 
+import base64
+import json
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -131,8 +134,8 @@ class JobStore:
         """The record's lifecycle state now."""
         return record.timeline.at(self.clock.now())
 
-    def view(self, record: JobRecord) -> Message:
-        """The job as a client sees it now: state, timestamps, error, task details."""
+    def view(self, record: JobRecord, *, listed: bool = False) -> Message:
+        """The job as a client sees it now: state, timestamps, error, task details (not in a list view)."""
         snap = self.snapshot(record)
         job: Any = type(record.job)()
         job.CopyFrom(record.job)
@@ -152,7 +155,7 @@ class JobStore:
             code, message = _ERRORS[short]
             job.error.code = code
             job.error.message = message
-        if kind.key == "pipeline" and snap.state != "QUEUED":
+        if kind.key == "pipeline" and snap.state != "QUEUED" and not listed:
             self._fill_tasks(job, record, snap, short)
         return job  # type: ignore[no-any-return]
 
@@ -185,42 +188,56 @@ class JobStore:
             for key in ("create_time", "start_time", "end_time", "update_time")
         }
         state = type(job).DESCRIPTOR.fields_by_name["state"].enum_type.values_by_number[job.state].name
-        return JobView(labels=dict(job.labels), state=state, display_name=job.display_name, name=job.name, times=times)
+        strings: dict[str, str] = {}
+        if record.kind.key == "pipeline":
+            strings = {
+                "pipeline_name": record.pipeline_name,
+                "pipeline_job_user_id": record.name.rsplit("/", 1)[-1],
+                "template_uri": job.template_uri,
+                "template_metadata.version": job.template_metadata.version,
+            }
+        return JobView(
+            labels=dict(job.labels),
+            state=state,
+            display_name=job.display_name,
+            name=job.name,
+            times=times,
+            strings=strings,
+        )
 
     def list_jobs(
-        self, kind: Kind, parent: str, predicate: Predicate, *, page_size: int, page_token: str
+        self, kind: Kind, parent: str, predicate: Predicate, *, page_size: int, page_token: str, order_by: str = ""
     ) -> tuple[list[Message], str]:
-        """Jobs of ``kind`` under ``parent`` matching ``predicate``, newest first, one page and the next token."""
-        after: int | None = None
-        if page_token:
-            try:
-                after = int(page_token)
-            except ValueError as exc:
-                msg = f"Invalid page token {page_token!r}."
-                raise invalid(msg) from exc
+        """Jobs of ``kind`` under ``parent`` matching ``predicate``: one page and the next token.
+
+        The order is what each API documents. ListCustomJobs has no order_by and documents no order: jobs come by
+        id (which is random, so not by creation), and a client that wants the newest must sort. ListPipelineJobs
+        takes ``order_by`` (create_time, update_time, end_time, start_time; ``desc`` after a field), default
+        ``create_time desc``. Pipeline jobs are listed without ``job_detail``, as list views leave out details.
+        """
         if page_size < 0:
             msg = f"page_size must not be negative, got {page_size}."
             raise invalid(msg)
         size = min(page_size or DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        after = _decode_token(page_token)
+        sort_key = _pipeline_order(order_by) if kind.key == "pipeline" else _by_id
         prefix = f"{parent}/{kind.collection}/"
-        candidates = sorted(
-            (r for r in self._jobs.values() if r.kind is kind and r.name.startswith(prefix)),
-            key=lambda r: r.seq,
-            reverse=True,
-        )
-        page: list[JobRecord] = []
-        more = False
-        for record in candidates:
-            if after is not None and record.seq >= after:
-                continue
-            if not predicate(self.job_view(record)):
-                continue
-            if len(page) == size:
-                more = True
-                break
-            page.append(record)
-        token = str(page[-1].seq) if more and page else ""
-        return [self.view(record) for record in page], token
+        matching = [
+            (sort_key(view, record), record)
+            for record in self._jobs.values()
+            if record.kind is kind and record.name.startswith(prefix)
+            for view in (self.job_view(record),)
+            if predicate(view)
+        ]
+        matching.sort(key=lambda item: item[0])
+        try:
+            remaining = [item for item in matching if after is None or item[0] > after]
+        except TypeError as exc:  # a token from another order, or forged
+            msg = f"Invalid page token {page_token!r}."
+            raise invalid(msg) from exc
+        page = remaining[:size]
+        token = _encode_token(page[-1][0]) if len(remaining) > size else ""
+        return [self.view(record, listed=True) for _, record in page], token
 
     def cancel(self, kind: Kind, name: str) -> None:
         """Request cancellation; FAILED_PRECONDITION if the job already ended."""
@@ -284,6 +301,53 @@ def _pipeline_tasks(job: Any) -> tuple[str, list[str]]:
     name = str(spec.get("pipelineInfo", {}).get("name", ""))
     tasks = spec.get("root", {}).get("dag", {}).get("tasks", {})
     return name, sorted(tasks) if isinstance(tasks, dict) else []
+
+
+#: A position in a list's order: the sort values of one job, its name last (so every position is unique).
+SortKey = tuple[float | str, ...]
+_ORDER_FIELDS = ("create_time", "update_time", "end_time", "start_time")
+_NO_TIME = 1e18  # jobs without the timestamp sort after those with one, in both directions
+
+
+def _by_id(view: JobView, record: JobRecord) -> SortKey:
+    return (record.name,)
+
+
+def _pipeline_order(order_by: str) -> Callable[[JobView, JobRecord], SortKey]:
+    """ListPipelineJobsRequest.order_by as a sort key; INVALID_ARGUMENT for anything it does not document."""
+    terms: list[tuple[str, bool]] = []
+    for part in (order_by or "create_time desc").split(","):
+        words = part.split()
+        if not words or words[0] not in _ORDER_FIELDS or len(words) > 2 or words[1:] not in ([], ["desc"], ["asc"]):
+            msg = f"Invalid order_by {order_by!r}: use {', '.join(_ORDER_FIELDS)}, each optionally followed by desc."
+            raise invalid(msg)
+        terms.append((words[0], words[1:] == ["desc"]))
+
+    def key(view: JobView, record: JobRecord) -> SortKey:
+        values: list[float | str] = []
+        for name, descending in terms:
+            moment = view.times.get(name)
+            if moment is None:
+                values.append(_NO_TIME)
+            else:
+                values.append(-moment.timestamp() if descending else moment.timestamp())
+        return (*values, record.name)
+
+    return key
+
+
+def _encode_token(key: SortKey) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def _decode_token(token: str) -> SortKey | None:
+    if not token:
+        return None
+    try:
+        return tuple(json.loads(base64.urlsafe_b64decode(token.encode())))
+    except ValueError as exc:
+        msg = f"Invalid page token {token!r}."
+        raise invalid(msg) from exc
 
 
 def now_rfc3339(wall: float) -> str:
