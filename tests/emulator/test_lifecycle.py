@@ -74,3 +74,15 @@ def test_the_clock_runs_scaled_and_a_scale_change_does_not_jump() -> None:
     now[0] = 12.5
     assert clock.now() == pytest.approx(57.0)
     assert clock.wall(57.0) == pytest.approx(1_057.0)
+
+
+def test_a_cancel_that_comes_too_late_loses_the_race_and_the_job_ends_on_its_own() -> None:
+    """Cancel 1 s before the natural end with a 5 s cancel delay: CANCELLING, then SUCCEEDED (or FAILED) anyway."""
+    line = timeline(cancel_delay=5.0)
+    line.cancel_requested = 112.0  # the job would end at 113
+    assert line.at(112.5).state == "CANCELLING"
+    ended = line.at(120.0)
+    assert (ended.state, ended.ended) == ("SUCCEEDED", 113.0)
+    failing = timeline(cancel_delay=5.0, outcome="FAILED")
+    failing.cancel_requested = 112.0
+    assert failing.at(120.0).state == "FAILED"

@@ -117,6 +117,11 @@ class Timeline:
         if at_cancel.state in TERMINAL:
             return base
         done = c + self.cancel_delay
+        # A cancel that comes late loses the race: a job that would end on its own before the cancel takes effect
+        # ends that way (SUCCEEDED, FAILED...), after a spell of CANCELLING — as Vertex's asynchronous cancel does.
+        unstopped = self.at_without_cancel(done)
+        if unstopped.state in TERMINAL and unstopped.ended is not None and unstopped.ended < done:
+            return base if t >= unstopped.ended else Snapshot("CANCELLING", c, at_cancel.started, None)
         if t < done:
             return Snapshot("CANCELLING", c, at_cancel.started, None)
         return Snapshot("CANCELLED", done, at_cancel.started, done)
