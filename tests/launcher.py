@@ -81,12 +81,17 @@ def run(env: dict[str, str], *args: str, timeout: float = 120.0) -> Finished:
     return finish(start(env, *args), timeout)
 
 
-def signal_when(process: subprocess.Popen[str], ready: Any, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
-    """Send ``sig`` once ``ready()`` is true (polled), e.g. once the emulator shows the job RUNNING."""
+def wait_until(process: subprocess.Popen[str], ready: Any, timeout: float = 60.0) -> None:
+    """Return once ``ready()`` is true (polled); fail if the launcher exits or the moment never comes."""
     deadline = time.monotonic() + timeout
     while not ready():
         if time.monotonic() > deadline or process.poll() is not None:
-            msg = "the launcher never reached the point to signal it"
+            msg = "the launcher never reached the awaited moment"
             raise AssertionError(msg)
         time.sleep(0.05)
+
+
+def signal_when(process: subprocess.Popen[str], ready: Any, sig: int = signal.SIGTERM, timeout: float = 60.0) -> None:
+    """Send ``sig`` once ``ready()`` is true (polled), e.g. once the emulator shows the job RUNNING."""
+    wait_until(process, ready, timeout)
     process.send_signal(sig)

@@ -38,6 +38,10 @@ def existing(job_id: str, state: str, run: str, schedule: str = "nightly") -> Jo
     )
 
 
+def ignore_cancel(name: str, *, timeout: float) -> None:
+    """A cancel that Vertex accepts and then ignores."""
+
+
 def launch(
     backend: FakeBackend, clock: FakeClock | None = None, req: JobRequest | None = None, **policy: Any
 ) -> RunResult:
@@ -154,9 +158,9 @@ def test_a_stop_during_the_reattach_lookup_leaves_the_earlier_run_alone(policy: 
     backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
     lookup = backend.find_run
 
-    def find_run_then_stop(req: JobRequest) -> list[JobView]:
+    def find_run_then_stop(req: JobRequest, *, timeout: float) -> list[JobView]:
         clock.stop_at(clock.elapsed)
-        return lookup(req)
+        return lookup(req, timeout=timeout)
 
     backend.find_run = find_run_then_stop  # type: ignore[method-assign,assignment]
     result = launch(backend, clock, concurrency=policy)
@@ -196,11 +200,11 @@ def test_a_create_that_never_reached_vertex_is_retried_after_the_lookup() -> Non
     original = backend.create
     failures = [TransientApiError("down", code="UNAVAILABLE", ambiguous=True)]
 
-    def flaky_create(req: JobRequest) -> JobView:
+    def flaky_create(req: JobRequest, *, timeout: float) -> JobView:
         if failures:
             backend.calls.append("create")
             raise failures.pop()
-        return original(req)
+        return original(req, timeout=timeout)
 
     backend.create = flaky_create  # type: ignore[method-assign,assignment]
     result = launch(backend)
@@ -356,7 +360,7 @@ def test_an_unconfirmed_cancel_is_reported_after_the_grace_budget() -> None:
     clock = FakeClock()
     clock.stop_at(50.0)
     backend = FakeBackend(states=["JOB_STATE_RUNNING"] * 1000)
-    backend.cancel = lambda name: None  # type: ignore[method-assign]
+    backend.cancel = ignore_cancel  # type: ignore[method-assign]
     result = launch(backend, clock, cancel_grace=20.0)
     assert result.exit_code == ExitCode.TERMINATED
     assert result.details["cancel_confirmed"] is False
@@ -387,8 +391,114 @@ def test_replace_never_submits_while_the_earlier_run_ignores_its_cancel() -> Non
     """An earlier job that stays RUNNING after cancel: no second job; exit 5 so a retry checks again."""
     backend = FakeBackend()
     backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
-    backend.cancel = lambda name: None  # type: ignore[method-assign]
+    backend.cancel = ignore_cancel  # type: ignore[method-assign]
     backend.states = ["JOB_STATE_RUNNING"] * 1000
     result = launch(backend, concurrency="Replace")
     assert (result.outcome, result.exit_code, backend.count("create")) == (Outcome.ERROR, ExitCode.TRANSIENT, 0)
     assert "not submitting" in result.details["error"]["message"]
+
+
+def test_reattaching_reads_the_job_before_reporting_it() -> None:
+    """List views leave out details (a pipeline's tasks): a found job is fetched with GET before it is reported."""
+    backend = FakeBackend()
+    backend.add(existing("41", "JOB_STATE_FAILED", "run-1"))
+    launch(backend)
+    assert backend.calls[:2] == ["find_run", "get"]
+
+
+def test_replace_waits_until_the_replaced_job_has_ended_not_just_cancelling() -> None:
+    """A CANCELLING job can still end SUCCEEDED: the new job is created only once the earlier one is terminal."""
+    backend = FakeBackend(cancelling_gets=3, cancel_to="JOB_STATE_SUCCEEDED")
+    backend.add(existing("7", "JOB_STATE_RUNNING", "run-0"))
+    result = launch(backend, concurrency="Replace")
+    assert backend.jobs[f"{PARENT}/customJobs/7"].state == "JOB_STATE_SUCCEEDED"
+    gets_before_create = backend.calls[: backend.calls.index("create")].count("get")
+    assert gets_before_create == 4  # three answers of CANCELLING, then SUCCEEDED
+    assert backend.count("cancel") == 1  # CANCELLING means the request arrived: not asked again
+    assert result.outcome is Outcome.SUCCEEDED
+
+
+def test_a_job_of_the_same_schedule_in_another_namespace_does_not_block() -> None:
+    """Schedule identity includes the namespace: dev's nightly never skips (or cancels) prod's nightly."""
+    backend = FakeBackend()
+    other = existing("7", "JOB_STATE_RUNNING", "run-0")
+    backend.add(JobView(name=other.name, state=other.state, labels={**other.labels, "k8s-namespace": "dev"}))
+    prod = request()
+    prod = JobRequest(**{**prod.__dict__, "namespace_label": "prod"})
+    result = launch(backend, req=prod, concurrency="Forbid")
+    assert (result.outcome, backend.count("create")) == (Outcome.SUCCEEDED, 1)
+
+
+def test_a_server_that_never_answers_is_bounded_by_the_timeout() -> None:
+    """Every GET hangs: TIMEOUT_SECONDS still ends the run on time (exit 4), no call outlives the deadline."""
+    clock = FakeClock()
+    backend = FakeBackend(clock=clock, states=["JOB_STATE_RUNNING"] * 1000, hangs={"get": 1000})
+    result = launch(backend, clock, timeout=45.0, cancel_grace=10.0)
+    assert (result.outcome, result.exit_code) == (Outcome.TIMEOUT, ExitCode.TIMEOUT)
+    assert all(t <= 45.0 for method, t in backend.timeouts if method == "get")
+    assert clock.elapsed <= 45.0 + 10.0 + 2.0
+
+
+def test_a_streak_of_hanging_calls_is_bounded_by_the_transient_budget() -> None:
+    """GETs that hang until their deadline are retried only within TRANSIENT_RETRY_SECONDS, then exit 5."""
+    clock = FakeClock()
+    backend = FakeBackend(clock=clock, states=["JOB_STATE_RUNNING"] * 1000, hangs={"get": 1000})
+    result = launch(backend, clock, transient_budget=100.0)
+    assert (result.outcome, result.exit_code) == (Outcome.ERROR, ExitCode.TRANSIENT)
+    first_get = 10.0  # the first poll comes at most POLL_INITIAL after the create
+    assert clock.elapsed <= first_get + 100.0 + 2.0
+
+
+def test_every_shutdown_call_is_bounded_by_what_is_left_of_the_grace_budget() -> None:
+    """A stop, and Vertex hangs on cancel: the shutdown still ends within CANCEL_GRACE_SECONDS of the stop."""
+    clock = FakeClock()
+    clock.stop_at(100.0)
+    backend = FakeBackend(clock=clock, states=["JOB_STATE_RUNNING"] * 1000, hangs={"cancel": 1000})
+    result = launch(backend, clock, cancel_grace=20.0)
+    assert (result.exit_code, result.details["cancel_confirmed"]) == (ExitCode.TERMINATED, False)
+    cancels = [t for method, t in backend.timeouts if method == "cancel"]
+    assert cancels
+    assert all(t <= 20.0 for t in cancels)
+    assert clock.elapsed <= 100.0 + 20.0 + 2.0
+
+
+def test_a_stop_during_a_hanging_get_is_acted_on_at_once() -> None:
+    """The GET in flight when the stop arrives is abandoned: the cancel goes out at the moment of the stop."""
+    clock = FakeClock()
+    backend = FakeBackend(clock=clock, states=["JOB_STATE_RUNNING"] * 1000, hangs={"get": 1})
+    clock.stop_at(15.0)  # the first GET starts before 10 s and would hang for 30 s
+    cancelled_at: list[float] = []
+    original = backend.cancel
+
+    def cancel(name: str, *, timeout: float) -> None:
+        cancelled_at.append(clock.elapsed)
+        original(name, timeout=timeout)
+
+    backend.cancel = cancel  # type: ignore[method-assign]
+    result = launch(backend, clock)
+    assert (result.exit_code, result.details["cancel_confirmed"]) == (ExitCode.TERMINATED, True)
+    assert cancelled_at == [15.0]
+
+
+def test_a_create_that_answers_after_the_stop_has_its_job_cancelled() -> None:
+    """A stop lands during a slow create: its answer is still awaited (within the grace) and the job cancelled."""
+    clock = FakeClock()
+    clock.stop_at(3.0)
+    backend = FakeBackend(clock=clock, slow={"create": 10.0})
+    result = launch(backend, clock, cancel_grace=20.0)
+    [job] = backend.jobs.values()
+    assert (result.exit_code, result.job) == (ExitCode.TERMINATED, job.name)
+    assert job.state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+
+
+def test_a_create_slower_than_the_grace_leaves_time_to_cancel_what_it_made() -> None:
+    """A stop, and the create answers only much later: waiting for it stops short of the grace, and the job it
+    made (found through its answer or the lookup) is still cancelled within the budget."""
+    clock = FakeClock()
+    clock.stop_at(3.0)
+    backend = FakeBackend(clock=clock, on_create=lambda job: clock.pause(100.0))
+    result = launch(backend, clock, cancel_grace=20.0)
+    [job] = backend.jobs.values()
+    assert (result.exit_code, result.job) == (ExitCode.TERMINATED, job.name)
+    assert job.state in ("JOB_STATE_CANCELLING", "JOB_STATE_CANCELLED")
+    assert clock.elapsed <= 3.0 + 20.0 + 2.0

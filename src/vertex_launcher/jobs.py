@@ -27,6 +27,8 @@ class JobRequest:
     run_label: str
     schedule_label: str
     pipeline_job_id: str | None = None
+    #: The ``k8s-namespace`` label value, or None: part of the schedule's identity for the concurrency check.
+    namespace_label: str | None = None
 
     @property
     def project(self) -> str:
@@ -50,25 +52,29 @@ class JobView:
 
 
 class JobBackend(Protocol):
-    """The Vertex job API as the watch loop needs it. Errors are ``vertex_launcher.errors`` types."""
+    """The Vertex job API as the watch loop needs it. Errors are ``vertex_launcher.errors`` types.
 
-    def find_run(self, request: JobRequest) -> list[JobView]:
-        """Jobs carrying this run's label (newest first)."""
+    ``timeout`` is the deadline of the one call in seconds; the watch loop derives it from what is left of its
+    budgets (TIMEOUT_SECONDS, TRANSIENT_RETRY_SECONDS, the cancel grace after a stop).
+    """
+
+    def find_run(self, request: JobRequest, *, timeout: float) -> list[JobView]:
+        """Jobs carrying this run's label, newest (by create time) first."""
         ...
 
-    def list_active(self, request: JobRequest) -> list[JobView]:
-        """Non-terminal jobs of this schedule made by other runs."""
+    def list_active(self, request: JobRequest, *, timeout: float) -> list[JobView]:
+        """Non-terminal jobs of this schedule (same schedule and namespace labels) made by other runs."""
         ...
 
-    def create(self, request: JobRequest) -> JobView:
+    def create(self, request: JobRequest, *, timeout: float) -> JobView:
         """Submit the job once; never retried here."""
         ...
 
-    def get(self, name: str) -> JobView:
+    def get(self, name: str, *, timeout: float) -> JobView:
         """The job's current snapshot."""
         ...
 
-    def cancel(self, name: str) -> None:
+    def cancel(self, name: str, *, timeout: float) -> None:
         """Ask Vertex to cancel; ApiError(code=FAILED_PRECONDITION) when it has already ended."""
         ...
 

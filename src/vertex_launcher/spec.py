@@ -116,6 +116,7 @@ def build_request(settings: Settings, run: Run, *, project: str | None, load_tem
             run_label=labels[RUN_LABEL],
             schedule_label=labels[SCHEDULE_LABEL],
             pipeline_job_id=pipeline_job_id(run),
+            namespace_label=labels.get(NAMESPACE_LABEL),
         )
     return JobRequest(
         kind="custom",
@@ -123,6 +124,7 @@ def build_request(settings: Settings, run: Run, *, project: str | None, load_tem
         body={**common, "jobSpec": _custom_job_spec(settings, run)},
         run_label=labels[RUN_LABEL],
         schedule_label=labels[SCHEDULE_LABEL],
+        namespace_label=labels.get(NAMESPACE_LABEL),
     )
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable, Iterable
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from google.api_core import exceptions as gexc
@@ -26,15 +27,12 @@ from vertex_launcher.errors import (
     QuotaExceededError,
     TransientApiError,
 )
-from vertex_launcher.jobs import RUN_LABEL, SCHEDULE_LABEL, JobKind, JobRequest, JobView
+from vertex_launcher.jobs import NAMESPACE_LABEL, RUN_LABEL, SCHEDULE_LABEL, JobKind, JobRequest, JobView
 from vertex_launcher.redaction import redact_text
 from vertex_launcher.result import ACTIVE_STATES, TERMINAL_STATES
 
 if TYPE_CHECKING:
     from google.auth.credentials import Credentials
-
-#: Deadline of one API call; a create that outlives it is "ambiguous" and followed by a lookup.
-CALL_TIMEOUT_SECONDS = 30.0
 
 _TRANSIENT = (
     gexc.ServiceUnavailable,
@@ -101,32 +99,38 @@ class GapicBackend:
         self._state_prefix = "JOB_STATE_" if kind == "custom" else "PIPELINE_STATE_"
 
     # --- JobBackend ---
-    def find_run(self, request: JobRequest) -> list[JobView]:
-        """See ``JobBackend``."""
-        return self._list(request.parent, f'labels.{RUN_LABEL}="{request.run_label}"')
+    def find_run(self, request: JobRequest, *, timeout: float) -> list[JobView]:
+        """See ``JobBackend``. ListCustomJobs documents no order (and no order_by): sorted here, newest first."""
+        found = self._list(request.parent, f'labels.{RUN_LABEL}="{request.run_label}"', timeout)
+        return sorted(found, key=_created, reverse=True)
 
-    def list_active(self, request: JobRequest) -> list[JobView]:
-        """See ``JobBackend``: filtered by schedule label and not-ended on the server, checked again here.
+    def list_active(self, request: JobRequest, *, timeout: float) -> list[JobView]:
+        """See ``JobBackend``: filtered by schedule (and namespace) label and not-ended on the server; checked here.
 
-        The filter is a plain AND chain of ``state!=`` terms (no OR, no parentheses), the simplest AIP-160 form.
+        The filter is a plain AND chain of ``state!=`` terms (no OR, no parentheses), the simplest AIP-160 form. Jobs
+        of the same schedule name in another namespace (dev and prod in one project) are other schedules.
         """
         ended = [state for state in TERMINAL_STATES if state.startswith(self._state_prefix)]
-        not_ended = " AND ".join(f'state!="{state}"' for state in ended)
-        found = self._list(request.parent, f'labels.{SCHEDULE_LABEL}="{request.schedule_label}" AND {not_ended}')
+        terms = [f'labels.{SCHEDULE_LABEL}="{request.schedule_label}"']
+        if request.namespace_label:
+            terms.append(f'labels.{NAMESPACE_LABEL}="{request.namespace_label}"')
+        terms += [f'state!="{state}"' for state in ended]
+        found = self._list(request.parent, " AND ".join(terms), timeout)
         return [
             job
             for job in found
             if job.labels.get(RUN_LABEL) != request.run_label
+            and job.labels.get(NAMESPACE_LABEL) == request.namespace_label
             and job.state.removeprefix(self._state_prefix) in ACTIVE_STATES
         ]
 
-    def create(self, request: JobRequest) -> JobView:
+    def create(self, request: JobRequest, *, timeout: float) -> JobView:
         """See ``JobBackend``. Failures that may have reached the server come back as ambiguous."""
         message_type = _message_type(self.kind)
         job = message_type.wrap(json_format.ParseDict(request.body, message_type.pb(message_type())))
         if self.kind == "custom":
             call = lambda: self._client.create_custom_job(  # noqa: E731
-                parent=request.parent, custom_job=job, retry=None, timeout=CALL_TIMEOUT_SECONDS
+                parent=request.parent, custom_job=job, retry=None, timeout=timeout
             )
         else:
             call = lambda: self._client.create_pipeline_job(  # noqa: E731
@@ -134,26 +138,24 @@ class GapicBackend:
                 pipeline_job=job,
                 pipeline_job_id=request.pipeline_job_id,
                 retry=None,
-                timeout=CALL_TIMEOUT_SECONDS,
+                timeout=timeout,
             )
         return self._view(_call(call, create=True))
 
-    def get(self, name: str) -> JobView:
+    def get(self, name: str, *, timeout: float) -> JobView:
         """See ``JobBackend``."""
         method = getattr(self._client, f"get_{self._noun}")
-        return self._view(_call(lambda: method(name=name, retry=None, timeout=CALL_TIMEOUT_SECONDS)))
+        return self._view(_call(lambda: method(name=name, retry=None, timeout=timeout)))
 
-    def cancel(self, name: str) -> None:
+    def cancel(self, name: str, *, timeout: float) -> None:
         """See ``JobBackend``."""
         method = getattr(self._client, f"cancel_{self._noun}")
-        _call(lambda: method(name=name, retry=None, timeout=CALL_TIMEOUT_SECONDS))
+        _call(lambda: method(name=name, retry=None, timeout=timeout))
 
     # --- helpers ---
-    def _list(self, parent: str, filter_: str) -> list[JobView]:
+    def _list(self, parent: str, filter_: str, timeout: float) -> list[JobView]:
         method = getattr(self._client, f"list_{self._noun}s")
-        pages = _call(
-            lambda: method(request={"parent": parent, "filter": filter_}, retry=None, timeout=CALL_TIMEOUT_SECONDS)
-        )
+        pages = _call(lambda: method(request={"parent": parent, "filter": filter_}, retry=None, timeout=timeout))
         return [self._view(job) for job in _call(lambda: list(pages))]
 
     def _view(self, job: Any) -> JobView:
@@ -171,6 +173,10 @@ class GapicBackend:
             error=error,
             tasks=_task_summary(job.job_detail.task_details) if self.kind == "pipeline" else None,
         )
+
+
+def _created(job: JobView) -> datetime:
+    return datetime.fromisoformat(job.create_time) if job.create_time else datetime.min.replace(tzinfo=UTC)
 
 
 def _time(value: Any) -> str | None:

@@ -79,7 +79,21 @@ def stopped(schedule: Schedule, launch: Launch) -> bool:
     return launch.signal is not None or (schedule.event == "timeout" and not launch.killed)
 
 
-def expected_exit(  # noqa: PLR0911 - a table
+def expected_exit(schedule: Schedule, launch: Launch, has_job: bool, *, after_stop: bool = False) -> set[int]:
+    """The exit codes the contract allows for this launch (see ``_expected_exit``).
+
+    One more is allowed in an outage schedule: its run has a 2 s retry budget (TRANSIENT_RETRY_SECONDS), which two
+    429s asking for up to 1.5 s each can spend before the outage even comes — transient trouble that outlasted the
+    retries, exit 5.
+    """
+    allowed = _expected_exit(schedule, launch, has_job, after_stop=after_stop)
+    rate_limited = any(fault.kind == "rate-limit-429" for fault in schedule.faults)
+    if launch.role == "run" and schedule.event == "outage-then-rerun" and rate_limited and launch.signal is None:
+        allowed = allowed | {TRANSIENT_EXIT}
+    return allowed
+
+
+def _expected_exit(  # noqa: PLR0911 - a table
     schedule: Schedule, launch: Launch, has_job: bool, *, after_stop: bool = False
 ) -> set[int]:
     """The exit codes the contract allows for this launch.
