@@ -21,10 +21,11 @@ import structlog
 from vertex_launcher import cli
 from vertex_launcher.clock import SystemClock
 from vertex_launcher.errors import ConfigError, LauncherError
-from vertex_launcher.logs import LogPipeline, configure_logging, log_run_finished, monitored_resource
+from vertex_launcher.logs import LogPipeline, configure_logging, monitored_resource
 from vertex_launcher.poll import PollSchedule
-from vertex_launcher.result import ExitCode, Outcome, RunResult, write_termination_message
+from vertex_launcher.result import ExitCode, Outcome, RunResult
 from vertex_launcher.settings import PREFIX, Settings, load_settings
+from vertex_launcher.shutdown import ExitWatchdog, Finisher
 from vertex_launcher.spec import Run, build_request, describe_run
 
 log = structlog.get_logger("vertex_launcher")
@@ -55,17 +56,17 @@ def main(argv: list[str] | None = None) -> int:
     _install_signal_handlers(clock)
     fmt = os.environ.get(f"{PREFIX}LOG_FORMAT", "json").lower()
     logs = configure_logging(fmt="console" if fmt == "console" else "json", level="INFO", labels={})
-    started = clock.monotonic()
-    settings: Settings | None = None
+    finisher = Finisher(started=clock.monotonic(), clock=clock, logs=logs, version=version())
+    ExitWatchdog(finisher).start()
     result: RunResult
     try:
-        settings = load_settings()
-        logs = configure_logging(fmt=settings.log_format, level=settings.log_level, labels={})
+        settings = finisher.settings = load_settings()
+        logs = finisher.logs = configure_logging(fmt=settings.log_format, level=settings.log_level, labels={})
         run = describe_run(settings, clock.now())
         logs.bind_labels(**_labels(run))
         if invocation.command == "render":
             return _render(settings, run)
-        result = _launch(invocation.command, settings, run, clock, logs)
+        result = _launch(invocation.command, settings, run, finisher)
     except LauncherError as exc:
         if isinstance(exc, ConfigError):
             one_line = " ".join(exc.message.split())
@@ -74,10 +75,7 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # a bug: still end with the result record and a code that does not retry blindly
         log.exception("unexpected error")
         result = _error_result(LauncherError(f"unexpected {type(exc).__name__}: {exc}"), stopped=None)
-    try:
-        _finish(result, settings, duration=clock.monotonic() - started)
-    finally:
-        logs.close()
+    finisher.finish(result)
     return int(result.exit_code)
 
 
@@ -105,12 +103,13 @@ def _render(settings: Settings, run: Run) -> int:
     return 0
 
 
-def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs: LogPipeline) -> RunResult:
+def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> RunResult:
     from vertex_launcher.auth import resolve_identity
     from vertex_launcher.templates import gcs_reader, make_loader
     from vertex_launcher.vertex import GapicBackend, canonical
     from vertex_launcher.watch import Policy, Watcher
 
+    clock, logs = finisher.clock, finisher.logs
     # Everything that can be checked offline is checked before credentials are even looked for.
     canonical(build_request(settings, run, project=settings.project, load_template=make_loader(None)))
     log.info("configuration loaded", **_summary(settings, run))
@@ -119,7 +118,7 @@ def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs
     if settings.api_insecure and settings.api_insecure_remote:
         log.warning("plaintext gRPC toward a remote endpoint (API_INSECURE_REMOTE)", api_endpoint=settings.api_endpoint)
     identity = resolve_identity(settings, clock=clock)
-    project = settings.project or identity.project
+    project = finisher.project = settings.project or identity.project
     log.info(
         "credentials ready",
         credential_source=identity.source,
@@ -174,11 +173,17 @@ def _launch(command: str, settings: Settings, run: Run, clock: SystemClock, logs
         policy=policy,
         rng=random.Random(),
         project=project,
-        on_job=lambda name: logs.bind_labels(job=name),
+        on_job=lambda name: _job_known(name, logs, finisher),
     )
     gc.freeze()  # what start-up made lives to the end; keep it out of every later collection
     gc.enable()
     return watcher.run(request)
+
+
+def _job_known(name: str, logs: LogPipeline, finisher: Finisher) -> None:
+    """The run's Vertex job: on every later record's labels, and in a result the exit watchdog may have to write."""
+    logs.bind_labels(job=name)
+    finisher.track(name)
 
 
 def _summary(settings: Settings, run: Run) -> dict[str, Any]:
@@ -217,14 +222,6 @@ def _error_result(exc: LauncherError, *, stopped: str | None) -> RunResult:
         exit_code=exc.exit_code,
         details={"error": {"code": exc.code, "message": exc.message}, "reason": type(exc).__name__},
     )
-
-
-def _finish(result: RunResult, settings: Settings | None, *, duration: float) -> None:
-    record = log_run_finished({**result.record(duration_seconds=duration), "launcher_version": version()})
-    try:
-        write_termination_message(settings.termination_message_path if settings else None, record)
-    except OSError as exc:
-        print(f"vertex-launcher: cannot write the termination message: {exc}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -159,6 +159,8 @@ class _CloudShape:
         self._pipeline = pipeline
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> EventDict:
+        if self._pipeline.finished:
+            raise structlog.DropEvent  # the result record was the last line; a late record (another thread) is not
         event_dict.pop("_record", None)
         event_dict.pop("_from_structlog", None)
         name = event_dict.pop("_logger_name", None) or getattr(logger, "name", None)
@@ -439,6 +441,8 @@ class LogPipeline:
         self._close_timeout = 5.0
         self._lock = threading.Lock()
         self._closed = False
+        #: Set once the result record is logged: later records are dropped, so it stays the last line.
+        self.finished = False
         self.stdlib_handler: logging.Handler | None = None
         self.google_propagate = True
 
@@ -624,4 +628,6 @@ def log_run_finished(record: Mapping[str, Any]) -> dict[str, Any]:
     exit_code = fields.get("exit_code")
     method = "info" if exit_code == 0 else "warning" if exit_code == 143 else "error"
     getattr(structlog.get_logger(__name__), method)("run finished", **fields)
+    if _active is not None:
+        _active.finished = True
     return logged
