@@ -387,6 +387,16 @@ def test_a_kfp_1_8_job_json_needs_only_the_parameters_it_has_no_value_for() -> N
         pipeline_request(KFP18_JOB)
 
 
+def test_a_job_json_with_values_for_undeclared_parameters_is_a_template_error(tmp_path: Path) -> None:
+    """The SDK refuses a runtimeConfig value the spec does not declare; so does the launcher, naming the template."""
+    data = json.loads(KFP18_JOB.read_text(encoding="utf-8"))
+    data["runtimeConfig"]["parameters"]["epoch"] = {"intValue": "3"}
+    path = tmp_path / "stray.json"
+    path.write_text(json.dumps(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match=r"^VERTEX_LAUNCHER_PIPELINE_TEMPLATE: .*undeclared parameter\(s\) epoch$"):
+        pipeline_request(path, pipeline_parameters={"day": "x"})
+
+
 def test_old_schema_values_are_json_encoded_like_the_sdk_does() -> None:
     """A dict, list or bool for a STRING parameter goes as its JSON text (PipelineRuntimeConfigBuilder)."""
     job = pipeline_request(KFP18_JOB, pipeline_parameters={"day": {"from": "2026-01-01", "days": [1, 2]}})

@@ -53,18 +53,13 @@ _NEW_TYPES: dict[str, tuple[Callable[[Any], bool], str]] = {
 }
 
 
-def schema_version(spec: Mapping[str, Any]) -> tuple[int, ...]:
+def _schema_version(spec: Mapping[str, Any]) -> tuple[int, ...]:
     """``pipelineSpec.schemaVersion`` as a comparable tuple; ConfigError if it is missing or malformed."""
     raw = spec.get("schemaVersion")
     if not isinstance(raw, str) or not _VERSION.match(raw):
         msg = f"{TEMPLATE}: the pipeline spec has no valid schemaVersion (got {raw!r}); recompile it with kfp"
         raise ConfigError(msg)
     return tuple(int(part) for part in raw.split("."))
-
-
-def uses_typed_parameters(spec: Mapping[str, Any]) -> bool:
-    """True for schema versions <= 2.0.0, whose runtime config takes ``parameters`` (typed Values)."""
-    return schema_version(spec) <= LAST_TYPED_SCHEMA
 
 
 def build_runtime_config(
@@ -75,7 +70,7 @@ def build_runtime_config(
     pipeline_root: str | None,
 ) -> dict[str, Any]:
     """The REST JSON ``runtimeConfig`` of the create request."""
-    typed = uses_typed_parameters(spec)
+    typed = _schema_version(spec) <= LAST_TYPED_SCHEMA
     declared = _declared(spec)
     unknown = sorted(set(parameters) - set(declared))
     if unknown:
@@ -84,7 +79,12 @@ def build_runtime_config(
             f"(the pipeline takes: {', '.join(sorted(declared)) or 'none'})"
         )
         raise ConfigError(msg)
-    values = {**_template_defaults(template_runtime), **_encode_for_schema(parameters, typed=typed)}
+    defaults = _template_defaults(template_runtime)
+    stray = sorted(set(defaults) - set(declared))
+    if stray:
+        msg = f"{TEMPLATE}: its runtimeConfig has values for undeclared parameter(s) {', '.join(stray)}"
+        raise ConfigError(msg)
+    values = {**defaults, **_encode_for_schema(parameters, typed=typed)}
     values = {name: value for name, value in values.items() if value is not None}  # the SDK drops None
     missing = sorted(name for name, definition in declared.items() if name not in values and _required(definition))
     if missing:

@@ -31,9 +31,9 @@ _REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
 _RFC1035 = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
 #: The form Vertex documents for a peered network: a project NUMBER, not the project id.
-NETWORK = re.compile(rf"^projects/[0-9]+/global/networks/{_RFC1035}$")
-RESERVED_IP_RANGE = re.compile(rf"^{_RFC1035}$")
-KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
+_NETWORK = re.compile(rf"^projects/[0-9]+/global/networks/{_RFC1035}$")
+_RESERVED_IP_RANGE = re.compile(rf"^{_RFC1035}$")
+_KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
@@ -221,7 +221,7 @@ class Settings(BaseSettings):
     @field_validator("network")
     @classmethod
     def _network(cls, value: str | None) -> str | None:
-        if value is not None and not NETWORK.match(value):
+        if value is not None and not _NETWORK.match(value):
             msg = f"{value!r} must be projects/{{project number}}/global/networks/{{network name}}"
             raise ValueError(msg)
         return value
@@ -230,7 +230,7 @@ class Settings(BaseSettings):
     @classmethod
     def _ranges(cls, value: list[str] | None) -> list[str] | None:
         for name in value or []:
-            if not RESERVED_IP_RANGE.match(name):
+            if not _RESERVED_IP_RANGE.match(name):
                 msg = f"{name!r} is not a reserved IP range name (lowercase letters, digits, -; ≤ 63 chars)"
                 raise ValueError(msg)
         return value
@@ -238,7 +238,7 @@ class Settings(BaseSettings):
     @field_validator("encryption_spec_key_name")
     @classmethod
     def _kms_key(cls, value: str | None) -> str | None:
-        if value is not None and not KMS_KEY.match(value):
+        if value is not None and not _KMS_KEY.match(value):
             msg = f"{value!r} must be a Cloud KMS key: projects/*/locations/*/keyRings/*/cryptoKeys/*"
             raise ValueError(msg)
         return value

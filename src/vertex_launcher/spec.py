@@ -2,6 +2,8 @@
 
 Called by the composition root for ``run`` and ``render``. The request body is the REST JSON of a CustomJob or
 PipelineJob; ``vertex.canonical`` then checks it against the real protobuf types (unknown field → ConfigError).
+A spec file is a CustomJobSpec (gcloud's ``--config``) or a whole CustomJob; env settings that name the same field
+must agree with it. A pipeline's ``runtimeConfig`` comes from ``runtime_config`` (the Vertex SDK's rules).
 """
 
 from __future__ import annotations
@@ -41,6 +43,9 @@ PROJECT_PLACEHOLDER = "<PROJECT: set VERTEX_LAUNCHER_PROJECT>"
 UNREAD_ROOT = "<the template's defaultPipelineRoot, read at run time>"
 _JOB_SUFFIX = re.compile(r"^(?P<schedule>.+)-(?P<minutes>\d{8,10})$")
 _DEFAULT_DISPLAY_NAME = "{{schedule_name}}-{{scheduled_time:%Y%m%d-%H%M}}"
+SPEC_FILE = "VERTEX_LAUNCHER_SPEC_FILE"
+#: The fields of a whole CustomJob a spec file may set (the others are output only).
+_CUSTOM_JOB_KEYS = ("displayName", "jobSpec", "labels", "encryptionSpec")
 
 
 @dataclass(frozen=True)
@@ -110,7 +115,7 @@ def build_request(settings: Settings, run: Run, *, project: str | None, load_tem
         body = _pipeline_body(settings, run, load_template)
         from_file: dict[str, Any] = {}
     else:
-        from_file = _custom_job_from_file(settings, run) if settings.spec_file is not None else {}
+        from_file = _custom_job_from_file(settings.spec_file, run) if settings.spec_file is not None else {}
         body = {"jobSpec": from_file.pop("jobSpec") if from_file else _custom_job_spec_from_env(settings, run)}
         _merge_setting(body["jobSpec"], "serviceAccount", settings.service_account, "SERVICE_ACCOUNT")
         _network_settings(settings, target=body["jobSpec"], file_field="jobSpec.network")
@@ -186,10 +191,10 @@ def _network_settings(settings: Settings, *, target: dict[str, Any], file_field:
 
 def _encryption_setting(settings: Settings, body: dict[str, Any], from_file: Any) -> None:
     """ENCRYPTION_SPEC_KEY_NAME as the job's encryptionSpec (CMEK), or the spec file's own encryptionSpec."""
-    spec = dict(from_file) if isinstance(from_file, dict) else ({} if from_file is None else from_file)
-    if not isinstance(spec, dict):
+    if from_file is not None and not isinstance(from_file, dict):
         msg = f"{SPEC_FILE}: encryptionSpec must be a mapping like {{kmsKeyName: projects/.../cryptoKeys/...}}"
         raise ConfigError(msg)
+    spec = dict(from_file or {})
     _merge_setting(spec, "kmsKeyName", settings.encryption_spec_key_name, "ENCRYPTION_SPEC_KEY_NAME")
     if spec:
         body["encryptionSpec"] = spec
@@ -213,14 +218,13 @@ def _custom_job_spec_from_env(settings: Settings, run: Run) -> dict[str, Any]:
     }
 
 
-def _custom_job_from_file(settings: Settings, run: Run) -> dict[str, Any]:
+def _custom_job_from_file(path: Path, run: Run) -> dict[str, Any]:
     """The spec file as ``{"jobSpec": ..., and a whole CustomJob's displayName, labels, encryptionSpec}``.
 
     The file is a CustomJobSpec (what ``gcloud ai custom-jobs create --config`` takes) or a whole CustomJob (it has
     ``jobSpec``). Like gcloud, a ``workerPoolSpecs`` written as one mapping is that one worker pool.
     """
-    path = settings.spec_file
-    data = _read_spec_file(path) if path is not None else {}
+    data = _read_spec_file(path)
     if _pop(data, "jobSpec", keep=True) is None:
         job: dict[str, Any] = {"jobSpec": data}
     else:
@@ -245,10 +249,6 @@ def _custom_job_from_file(settings: Settings, run: Run) -> dict[str, Any]:
             field = f"{path}: workerPoolSpecs[{i}].containerSpec.args"
             pool_container["args"] = render_tree(pool_container["args"], run.context, field=field)
     return job
-
-
-_CUSTOM_JOB_KEYS = ("displayName", "jobSpec", "labels", "encryptionSpec")
-SPEC_FILE = "VERTEX_LAUNCHER_SPEC_FILE"
 
 
 def _read_spec_file(path: Path) -> dict[str, Any]:

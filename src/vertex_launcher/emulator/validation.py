@@ -15,10 +15,10 @@ from vertex_launcher.emulator.errors import ApiError, allocation_quota_exceeded
 
 PIPELINE_JOB_ID_RE = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 MAX_LABELS = 64
+MAX_LABEL_LENGTH = 63
 #: Pipeline specs up to this schema version (KFP <= 1.8) take typed ``runtime_config.parameters``.
 LAST_TYPED_SCHEMA = (2, 0, 0)
 _TYPED_VALUE_KIND = {"INT": "int_value", "DOUBLE": "double_value", "STRING": "string_value"}
-MAX_LABEL_LENGTH = 63
 
 
 def _found(errors: list[str]) -> ApiError:
