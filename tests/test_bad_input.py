@@ -73,6 +73,20 @@ CASES: list[tuple[str, dict[str, object], str]] = [
         "VERTEX_LAUNCHER_PIPELINE_PARAMETERS: missing required parameter(s) day",
     ),
     ("pipeline root scheme", {"pipeline_root": "/tmp/root"}, "VERTEX_LAUNCHER_PIPELINE_ROOT"),
+    (
+        "old-format parameter of the wrong type",
+        {"job_type": "pipeline", "pipeline_template": "@kfp18", "pipeline_parameters": '{"day": "x", "epochs": 1.5}'},
+        "VERTEX_LAUNCHER_PIPELINE_PARAMETERS: parameter epochs must be an integer",
+    ),
+    (
+        "pipeline without any root",
+        {"job_type": "pipeline", "pipeline_template": "@no-root", "pipeline_parameters": '{"day": "x"}'},
+        "VERTEX_LAUNCHER_PIPELINE_ROOT: required, because the template has no defaultPipelineRoot",
+    ),
+    ("network by project id", {"network": "projects/demo/global/networks/vpc"}, "VERTEX_LAUNCHER_NETWORK"),
+    ("ranges without a network", {"reserved_ip_ranges": '["r1"]'}, "VERTEX_LAUNCHER_RESERVED_IP_RANGES"),
+    ("kms key format", {"encryption_spec_key_name": "my-key"}, "VERTEX_LAUNCHER_ENCRYPTION_SPEC_KEY_NAME"),
+    ("custom job file sets our label", {"image_uri": None, "spec_file": "@our-label"}, "labels.vertex-launcher-run"),
 ]
 
 
@@ -81,10 +95,14 @@ def _files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     folder = tmp_path_factory.mktemp("bad-input")
     (folder / "unknown-field.yaml").write_text(SPEC_UNKNOWN_FIELD, encoding="utf-8")
     (folder / "list.yaml").write_text("- a\n- b\n", encoding="utf-8")
+    (folder / "our-label.yaml").write_text("jobSpec: {}\nlabels: {vertex-launcher-run: mine}\n", encoding="utf-8")
     return {
         "@unknown-field": str(folder / "unknown-field.yaml"),
         "@list": str(folder / "list.yaml"),
+        "@our-label": str(folder / "our-label.yaml"),
         "@pipeline": str(compile_pipeline(folder / "pipeline.yaml")),
+        "@no-root": str(compile_pipeline(folder / "no-root.yaml", pipeline_root=None)),
+        "@kfp18": str(Path(__file__).resolve().parent / "fixtures" / "templates" / "kfp-1.8-nightly-train.json"),
     }
 
 

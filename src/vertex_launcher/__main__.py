@@ -105,7 +105,7 @@ def _render(settings: Settings, run: Run) -> int:
 
 def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> RunResult:
     from vertex_launcher.auth import resolve_identity
-    from vertex_launcher.templates import gcs_reader, make_loader
+    from vertex_launcher.templates import gcs_reader, make_loader, registry_reader
     from vertex_launcher.vertex import GapicBackend, canonical
     from vertex_launcher.watch import Policy, Watcher
 
@@ -142,9 +142,11 @@ def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> R
                 container_name="launcher",
             ),
         )
-    request = build_request(
-        settings, run, project=project, load_template=make_loader(gcs_reader(identity.credentials, project))
+    loader = make_loader(
+        gcs_reader(identity.credentials, project),
+        registry_reader(identity.credentials, settings.artifact_registry_endpoint),
     )
+    request = build_request(settings, run, project=project, load_template=loader)
     canonical(request)
     if command == "doctor":
         from vertex_launcher.doctor import run_doctor

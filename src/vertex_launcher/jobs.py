@@ -92,12 +92,12 @@ def console_url(kind: JobKind, name: str, project: str | None = None) -> str:
 
 
 def logs_url(kind: JobKind, name: str, project: str | None = None) -> str:
-    """A Logs Explorer URL with the job's own logs."""
+    """A Logs Explorer URL with the job's own logs, filtered as the Cloud Console's "view logs" links filter them."""
     parts = name.split("/")
     project = project or parts[1]
     job_id = parts[-1]
     if kind == "pipeline":
-        query = f'labels."ml.googleapis.com/pipeline_job_id"="{job_id}"'
+        query = f'resource.type="aiplatform.googleapis.com/PipelineJob"\nresource.labels.pipeline_job_id="{job_id}"'
     else:
         query = f'resource.type="ml_job"\nresource.labels.job_id="{job_id}"'
     return f"https://console.cloud.google.com/logs/query;query={quote(query, safe='')}?project={project}"

@@ -29,6 +29,11 @@ PREFIX = "VERTEX_LAUNCHER_"
 _SERVICE_LINK = re.compile(rf"^{PREFIX}(SERVICE_HOST|SERVICE_PORT(_\w+)?|PORT(_\w+)?)$")
 _REGION = re.compile(r"^[a-z]+(-[a-z]+)+[0-9]+$")
 _LABEL_KEY = re.compile(r"^[a-z][a-z0-9_-]{0,62}$")
+_RFC1035 = r"[a-z](?:[-a-z0-9]{0,61}[a-z0-9])?"
+#: The form Vertex documents for a peered network: a project NUMBER, not the project id.
+_NETWORK = re.compile(rf"^projects/[0-9]+/global/networks/{_RFC1035}$")
+_RESERVED_IP_RANGE = re.compile(rf"^{_RFC1035}$")
+_KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
 
@@ -74,6 +79,17 @@ class Settings(BaseSettings):
     )
     pipeline_root: str | None = Field(default=None, description="gs://… pipeline output root.")
     service_account: str | None = Field(default=None, description="Service account the Vertex job runs as.")
+    network: str | None = Field(
+        default=None,
+        description="VPC network the job's workload peers with: projects/{project number}/global/networks/{name}.",
+    )
+    reserved_ip_ranges: list[str] | None = Field(
+        default=None, description="JSON list: names of reserved IP ranges in NETWORK for the job's workload."
+    )
+    encryption_spec_key_name: str | None = Field(
+        default=None,
+        description="Cloud KMS key (CMEK) protecting the job: projects/*/locations/*/keyRings/*/cryptoKeys/*.",
+    )
     display_name: str | None = Field(
         default=None, description="Display name template; default `{{schedule_name}}-{{scheduled_time:%Y%m%d-%H%M}}`."
     )
@@ -134,6 +150,11 @@ class Settings(BaseSettings):
         default="https://iam.googleapis.com",
         description="URL of the IAM API; `doctor` asks it serviceAccounts.testIamPermissions (actAs).",
     )
+    artifact_registry_endpoint: str | None = Field(
+        default=None,
+        description="URL that stands in for https://<region>-kfp.pkg.dev when a template is downloaded (fakes, "
+        "proxies); the job's templateUri keeps the real URI.",
+    )
 
     # --- logging ---
     log_format: Literal["json", "console"] = Field(default="json", description="`json` or `console`.")
@@ -187,13 +208,40 @@ class Settings(BaseSettings):
             raise ValueError(msg)
         return value
 
-    @field_validator("resource_manager_endpoint", "iam_endpoint")
+    @field_validator("resource_manager_endpoint", "iam_endpoint", "artifact_registry_endpoint")
     @classmethod
-    def _url(cls, value: str) -> str:
+    def _url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
         if not value.startswith(("https://", "http://")) or not value.split("://", 1)[1].strip("/"):
             msg = f"{value!r} must be an https:// URL (http:// only toward this machine)"
             raise ValueError(msg)
         return value.rstrip("/")
+
+    @field_validator("network")
+    @classmethod
+    def _network(cls, value: str | None) -> str | None:
+        if value is not None and not _NETWORK.match(value):
+            msg = f"{value!r} must be projects/{{project number}}/global/networks/{{network name}}"
+            raise ValueError(msg)
+        return value
+
+    @field_validator("reserved_ip_ranges")
+    @classmethod
+    def _ranges(cls, value: list[str] | None) -> list[str] | None:
+        for name in value or []:
+            if not _RESERVED_IP_RANGE.match(name):
+                msg = f"{name!r} is not a reserved IP range name (lowercase letters, digits, -; ≤ 63 chars)"
+                raise ValueError(msg)
+        return value
+
+    @field_validator("encryption_spec_key_name")
+    @classmethod
+    def _kms_key(cls, value: str | None) -> str | None:
+        if value is not None and not _KMS_KEY.match(value):
+            msg = f"{value!r} must be a Cloud KMS key: projects/*/locations/*/keyRings/*/cryptoKeys/*"
+            raise ValueError(msg)
+        return value
 
     @field_validator("labels")
     @classmethod
@@ -236,8 +284,10 @@ class Settings(BaseSettings):
                 "(e.g. an in-cluster emulator)"
             )
             raise ValueError(msg)
-        for name in ("resource_manager_endpoint", "iam_endpoint"):
-            url = str(getattr(self, name))
+        for name in ("resource_manager_endpoint", "iam_endpoint", "artifact_registry_endpoint"):
+            url = getattr(self, name)
+            if url is None:
+                continue
             host = url.split("://", 1)[1].split("/", 1)[0]
             if url.startswith("http://") and not self.api_insecure_remote and not is_loopback(host):
                 msg = (
@@ -297,7 +347,7 @@ def load_settings() -> Settings:
     """Build Settings from the process environment; any problem is one ConfigError naming the variable."""
     _check_unknown(os.environ)
     # pydantic-settings decodes JSON fields itself; check them first so the message names the variable.
-    for name in ("command", "args", "env", "pipeline_parameters", "labels"):
+    for name in ("command", "args", "env", "pipeline_parameters", "labels", "reserved_ip_ranges"):
         raw = os.environ.get(f"{PREFIX}{name.upper()}")
         if raw is not None:
             try:

@@ -51,11 +51,42 @@ def _message_type(kind: JobKind) -> Any:
     return custom_job.CustomJob if kind == "custom" else pipeline_job.PipelineJob
 
 
+def _parse(request: JobRequest) -> Any:
+    """The body as the job's protobuf message (the raw ``_pb``). Raises ``json_format.ParseError``."""
+    message_type = _message_type(request.kind)
+    message = message_type.pb(message_type())
+    body = _one_value_lists(request.body, message.DESCRIPTOR) if request.kind == "custom" else request.body
+    return json_format.ParseDict(body, message)
+
+
+def _one_value_lists(data: Any, descriptor: Any) -> Any:
+    """As ``gcloud ai custom-jobs create --config`` reads a spec (apitools): one value where a list goes is a list.
+
+    gcloud's own help writes ``workerPoolSpecs:`` as a single mapping; the same holds for every repeated field
+    (``args: --epochs=1``, ``reservedIpRanges: my-range``). Map fields and ``google.protobuf`` types are left alone.
+    """
+    if not isinstance(data, dict):
+        return data
+    fields = {**descriptor.fields_by_name, **descriptor.fields_by_camelcase_name}
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        field = fields.get(key)
+        message = field.message_type if field is not None else None
+        if field is None or (message is not None and message.GetOptions().map_entry):
+            out[key] = value
+            continue
+        listed = [value] if field.is_repeated and value is not None and not isinstance(value, list) else value
+        if message is not None and not message.full_name.startswith("google.protobuf."):
+            items = [_one_value_lists(item, message) for item in (listed if isinstance(listed, list) else [listed])]
+            listed = items if isinstance(listed, list) else items[0]
+        out[key] = listed
+    return out
+
+
 def canonical(request: JobRequest) -> dict[str, Any]:
     """The request body as Vertex will read it (REST JSON); ConfigError naming the field Vertex would not know."""
-    message_type = _message_type(request.kind)
     try:
-        message = json_format.ParseDict(request.body, message_type.pb(message_type()))
+        message = _parse(request)
     except json_format.ParseError as exc:
         source = "VERTEX_LAUNCHER_SPEC_FILE" if request.kind == "custom" else "VERTEX_LAUNCHER_PIPELINE_TEMPLATE"
         detail = " ".join(str(exc).replace("google.cloud.aiplatform.v1.", "").split())
@@ -126,8 +157,7 @@ class GapicBackend:
 
     def create(self, request: JobRequest, *, timeout: float) -> JobView:
         """See ``JobBackend``. Failures that may have reached the server come back as ambiguous."""
-        message_type = _message_type(self.kind)
-        job = message_type.wrap(json_format.ParseDict(request.body, message_type.pb(message_type())))
+        job = _message_type(self.kind).wrap(_parse(request))
         if self.kind == "custom":
             call = lambda: self._client.create_custom_job(  # noqa: E731
                 parent=request.parent, custom_job=job, retry=None, timeout=timeout

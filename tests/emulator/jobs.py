@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
+KFP18_JOB = Path(__file__).resolve().parent.parent / "fixtures" / "templates" / "kfp-1.8-nightly-train.json"
 PARENT = "projects/demo-project/locations/us-central1"
 
 
@@ -45,6 +48,12 @@ def pipeline_job(*tasks: str, labels: dict[str, str] | None = None, **fields: An
         "display_name": "nightly",
         "labels": labels or {},
         "pipeline_spec": pipeline_spec(*(tasks or ("prepare", "train"))),
-        "runtime_config": {"parameter_values": {"epochs": 3}},
+        "runtime_config": {"gcs_output_directory": "gs://demo-bucket/root", "parameter_values": {"epochs": 3}},
         **fields,
     }
+
+
+def kfp18_pipeline_job(**runtime_config: Any) -> dict[str, Any]:
+    """A PipelineJob dict of the KFP 1.8 job file (schema 2.0.0); ``runtime_config`` replaces the file's own."""
+    data = json.loads(KFP18_JOB.read_text(encoding="utf-8"))
+    return {"display_name": "kfp18", "pipeline_spec": data["pipelineSpec"], "runtime_config": runtime_config}

@@ -12,7 +12,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud.aiplatform_v1 import JobState, PipelineState, PipelineTaskDetail
 
-from tests.emulator.jobs import PARENT, custom_job, pipeline_job, pipeline_spec
+from tests.emulator.jobs import PARENT, custom_job, pipeline_job
 from tests.fixtures.emulator import Emulator
 
 FOREVER = 1e9
@@ -296,7 +296,10 @@ def test_a_malformed_pipeline_job_id_is_invalid_argument(pipelines: Any, job_id:
     ("job", "message"),
     [
         ({"display_name": "x"}, "pipeline_job.pipeline_spec"),
-        ({**pipeline_job(), "pipeline_spec": pipeline_spec("train", root=None)}, "pipeline root is not set"),
+        (
+            {**pipeline_job(), "runtime_config": {"parameter_values": {"epochs": 3}}},
+            r"runtime_config.gcs_output_directory; Message: Required",  # even with the spec's defaultPipelineRoot
+        ),
         ({**pipeline_job(), "runtime_config": {"parameter_values": {"nope": 1}}}, "'nope' is not found"),
         (
             {**pipeline_job(), "runtime_config": {"gcs_output_directory": "/tmp/x", "parameter_values": {}}},

@@ -13,15 +13,16 @@ import shutil
 import subprocess
 import threading
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from tests.emulator.jobs import PARENT
+from tests.emulator.jobs import KFP18_JOB, PARENT
 from tests.fixtures.emulator import Emulator
-from tests.pipelines import compile_pipeline
+from tests.pipelines import compile_pipeline, compile_pipeline_with_defaults
 
 POOL = {"machine_spec": {"machine_type": "n1-standard-4"}, "replica_count": 1, "container_spec": {"image_uri": "img"}}
 
@@ -112,9 +113,39 @@ def test_the_sdk_submits_a_pipeline_job_with_its_id_and_parameters(
     assert stored.runtime_config.gcs_output_directory == "gs://demo-bucket/root"
 
 
-@pytest.mark.skipif(shutil.which("gcloud") is None, reason="gcloud is not installed")
-def test_gcloud_creates_and_describes_a_custom_job(emulator: Emulator, tmp_path: Path) -> None:
-    """`gcloud ai custom-jobs create/describe` through api_endpoint_overrides/aiplatform, with a bearer token."""
+@pytest.mark.parametrize(
+    ("template", "parameters"),
+    [("kfp-1.8", {"day": "2026-11-30", "epochs": 5, "learning_rate": "0.2"}), ("v2-defaults", {"epochs": 7})],
+)
+@pytest.mark.usefixtures("storage_host")
+def test_the_launcher_sends_the_runtime_config_the_sdk_sends(
+    sdk: Any, emulator: Emulator, tmp_path: Path, template: str, parameters: dict[str, Any]
+) -> None:
+    """For a KFP 1.8 job file and a v2 template with defaults, the launcher's runtimeConfig is the SDK's, as stored."""
+    from google.protobuf import json_format
+
+    from vertex_launcher.settings import Settings
+    from vertex_launcher.spec import Run, build_request
+    from vertex_launcher.templates import make_loader
+    from vertex_launcher.vertex import canonical
+
+    path = KFP18_JOB if template == "kfp-1.8" else compile_pipeline_with_defaults(tmp_path / "defaults.yaml")
+    job = sdk.PipelineJob(display_name="sdk", template_path=str(path), parameter_values=parameters, job_id="sdk-1")
+    job.submit()
+    stored = emulator.pipeline_client().get_pipeline_job(name=job.resource_name).runtime_config
+    settings = Settings(
+        region="us-central1", job_type="pipeline", pipeline_template=str(path), pipeline_parameters=parameters
+    )
+    run = Run(key="k", schedule="s", namespace=None, scheduled_time=datetime.now(UTC))
+    ours = canonical(build_request(settings, run, project="demo-project", load_template=make_loader()))
+    assert json_format.MessageToDict(type(stored).pb(stored)) == ours["runtimeConfig"]
+
+
+@pytest.fixture(name="gcloud")
+def _gcloud(emulator: Emulator, tmp_path: Path) -> Any:
+    """``gcloud ai custom-jobs ARGS --region=us-central1 --format=json`` against the emulator, as dev@example.com."""
+    if shutil.which("gcloud") is None:
+        pytest.skip("gcloud is not installed")
     env = {
         **os.environ,
         "CLOUDSDK_API_ENDPOINT_OVERRIDES_AIPLATFORM": f"{emulator.rest}/",
@@ -147,6 +178,11 @@ def test_gcloud_creates_and_describes_a_custom_job(emulator: Emulator, tmp_path:
         result: dict[str, Any] = json.loads(done.stdout)
         return result
 
+    return gcloud
+
+
+def test_gcloud_creates_and_describes_a_custom_job(emulator: Emulator, gcloud: Any) -> None:
+    """`gcloud ai custom-jobs create/describe` through api_endpoint_overrides/aiplatform, with a bearer token."""
     created = gcloud(
         "create",
         "--display-name=gcloud-job",
@@ -158,3 +194,39 @@ def test_gcloud_creates_and_describes_a_custom_job(emulator: Emulator, tmp_path:
     assert (described["displayName"], described["labels"]) == ("gcloud-job", {"team": "ml"})
     log = [(entry["method"], entry["principal"]) for entry in emulator.requests()]
     assert log == [("CreateCustomJob", "dev@example.com"), ("GetCustomJob", "dev@example.com")]
+
+
+GCLOUD_HELP_CONFIG = """\
+workerPoolSpecs:
+  machineSpec:
+    machineType: n1-highmem-2
+  replicaCount: 1
+  containerSpec:
+    imageUri: gcr.io/ucaip-test/ucaip-training-test
+    args:
+    - port=8500
+    command: start
+reservedIpRanges: vertex-range
+network: projects/123456789012/global/networks/vpc
+"""
+
+
+def test_a_config_file_gcloud_takes_makes_the_same_job_spec_through_the_launcher(
+    emulator: Emulator, gcloud: Any, tmp_path: Path
+) -> None:
+    """gcloud's own --config help example (workerPoolSpecs as one mapping; one value where a list goes)."""
+    from google.protobuf import json_format
+
+    from vertex_launcher.settings import Settings
+    from vertex_launcher.spec import Run, build_request
+    from vertex_launcher.templates import make_loader
+    from vertex_launcher.vertex import canonical
+
+    config = tmp_path / "config.yaml"
+    config.write_text(GCLOUD_HELP_CONFIG, encoding="utf-8")
+    created = gcloud("create", "--display-name=gcloud-job", f"--config={config}")
+    stored = emulator.job_client(token="gcloud-token").get_custom_job(name=created["name"]).job_spec
+    settings = Settings(region="us-central1", spec_file=config)
+    run = Run(key="k", schedule="s", namespace=None, scheduled_time=datetime.now(UTC))
+    ours = canonical(build_request(settings, run, project="demo-project", load_template=make_loader()))["jobSpec"]
+    assert json_format.MessageToDict(type(stored).pb(stored)) == ours

@@ -8,6 +8,7 @@
      "time_scale": 1.0,
      "rules": [{"filter": "labels.team=a", "outcome": "failed", "run_seconds": 3}],
      "faults": [...], "principals": [...], "gpu_quota": {"NVIDIA_TESLA_T4": 4},
+     "buckets": {"demo-bucket": ["job-sa@p.iam.gserviceaccount.com"], "shared": ["*"]},
      "rate_limit_per_minute": 600, "require_auth": false, "project_number": "123456789012"}
 
 Command-line options win over the file.
@@ -100,6 +101,7 @@ class Settings:
     faults: list[dict[str, Any]] = field(default_factory=list)
     principals: list[dict[str, Any]] = field(default_factory=list)
     gpu_quota: dict[str, float] = field(default_factory=dict)
+    buckets: dict[str, list[str]] = field(default_factory=dict)
     rate_limit_per_minute: int = 0
     require_auth: bool = False
     project_number: str = ""
@@ -116,6 +118,7 @@ _FILE_KEYS = {
     "faults",
     "principals",
     "gpu_quota",
+    "buckets",
     "rate_limit_per_minute",
     "require_auth",
     "project_number",
@@ -220,6 +223,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     settings.faults = list(data.get("faults", []))
     settings.principals = list(data.get("principals", []))
     settings.gpu_quota = {str(k).upper(): float(v) for k, v in data.get("gpu_quota", {}).items()}
+    settings.buckets = data.get("buckets", {})
     settings.rate_limit_per_minute = int(data.get("rate_limit_per_minute", 0))
     settings.require_auth = bool(data.get("require_auth", False))
     settings.project_number = str(data.get("project_number", ""))

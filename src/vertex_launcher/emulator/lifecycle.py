@@ -84,6 +84,8 @@ class Timeline:
     cancel_requested: float | None = None
     forced_state: str | None = None
     forced_at: float | None = None
+    #: Decided at creation: the job fails before it runs (e.g. a pipeline root it may not write) with this error.
+    setup_error: tuple[int, str] | None = None
 
     def natural(self, t: float) -> Snapshot:
         """The state ignoring cancel/force: QUEUED → PENDING → RUNNING → outcome."""
@@ -142,4 +144,5 @@ class Timeline:
     @classmethod
     def from_json(cls, data: dict[str, Any]) -> Timeline:
         """Inverse of ``to_json``."""
-        return cls(**data)
+        error = data.get("setup_error")
+        return cls(**{**data, "setup_error": (int(error[0]), str(error[1])) if error else None})

@@ -21,7 +21,7 @@ from google.cloud.aiplatform_v1.types import job_service, pipeline_service
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from vertex_launcher.emulator import filters, persist, validation
+from vertex_launcher.emulator import filters, persist, pipeline_run, validation
 from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Settings
 from vertex_launcher.emulator.errors import ApiError, invalid, rate_limited
 from vertex_launcher.emulator.faults import FaultRule, FaultSet
@@ -90,6 +90,7 @@ class Api:
         self.faults = FaultSet()
         self.iam = Iam(require_auth=settings.require_auth)
         self.gpu_quota: dict[str, float] = {}
+        self.buckets: dict[str, list[str]] = {}
         self.rate_limit_per_minute = 0
         self.requests: list[dict[str, Any]] = []
         self._window: collections.deque[float] = collections.deque()
@@ -108,6 +109,7 @@ class Api:
             "faults": s.faults,
             "principals": s.principals,
             "gpu_quota": s.gpu_quota,
+            "buckets": s.buckets,
             "rate_limit_per_minute": s.rate_limit_per_minute,
             "require_auth": s.require_auth,
         }
@@ -121,6 +123,7 @@ class Api:
             "faults": self.faults.to_json(),
             "principals": self.iam.to_json(),
             "gpu_quota": self.gpu_quota,
+            "buckets": self.buckets,
             "rate_limit_per_minute": self.rate_limit_per_minute,
             "require_auth": self.iam.require_auth,
         }
@@ -139,12 +142,14 @@ class Api:
             iam.set_principals(list(data.get("principals", [])))
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
+        buckets = _buckets(data.get("buckets", {}))
         scale = float(data.get("time_scale", self.clock.scale))
         if scale <= 0:
             msg = f"time_scale must be > 0, got {scale}"
             raise ConfigError(msg)
         self.defaults, self.rules, self.faults, self.iam = defaults, rules, faults, iam
         self.gpu_quota = {str(k).upper(): float(v) for k, v in data.get("gpu_quota", {}).items()}
+        self.buckets = buckets
         self.rate_limit_per_minute = int(data.get("rate_limit_per_minute", 0))
         if scale != self.clock.scale:
             self.clock.set_scale(scale)
@@ -152,12 +157,12 @@ class Api:
     def configure(self, data: dict[str, Any]) -> dict[str, Any]:
         """``POST /_emulator/config``: change some settings; the others keep their value.
 
-        Keys: the Defaults fields, time_scale, rules, gpu_quota, rate_limit_per_minute, require_auth.
+        Keys: the Defaults fields, time_scale, rules, gpu_quota, buckets, rate_limit_per_minute, require_auth.
         """
         with self.lock:
             current = self.runtime()
             lifecycle_keys = set(current["defaults"])
-            other = {"time_scale", "rules", "gpu_quota", "rate_limit_per_minute", "require_auth"}
+            other = {"time_scale", "rules", "gpu_quota", "buckets", "rate_limit_per_minute", "require_auth"}
             unknown = sorted(set(data) - lifecycle_keys - other)
             if unknown:
                 msg = f"unknown config key(s) {unknown}; known: {sorted(lifecycle_keys | other)}"
@@ -367,6 +372,7 @@ class Api:
         for output_only in ("name", "state", "create_time", "start_time", "end_time", "update_time", "error"):
             job.ClearField(output_only)
         job_id = ""
+        setup_error = None
         if kind is CUSTOM:
             validation.validate_custom_job(job)
             self.iam.authorize_act_as(principal, job.job_spec.service_account)
@@ -378,7 +384,13 @@ class Api:
             self.iam.authorize_act_as(principal, job.service_account)
             if not job.display_name:
                 job.display_name = _pipeline_display_name(job)
+            setup_error = pipeline_run.setup_failure(
+                job, buckets=self.buckets, default_service_account=self._default_service_account(parent)
+            )
         timeline = self._timeline(kind, job)
+        if setup_error is not None:  # fails right after QUEUED, whatever labels or rules say
+            timeline.pending = timeline.run = 0.0
+            timeline.outcome, timeline.setup_error = "FAILED", setup_error
         record = self.store.add(kind, parent, job, timeline, job_id=job_id or None)
         self.save()
         return self.store.view(record)
@@ -410,6 +422,12 @@ class Api:
             outcome=OUTCOMES[settings["outcome"]],
             cancel_delay=settings["cancel_seconds"],
         )
+
+    def _default_service_account(self, parent: str) -> str:
+        """The Compute Engine default service account of the parent's project (what a job without one runs as)."""
+        project = parent.split("/")[1]
+        number = project if project.isdigit() else self.settings.project_number or "000000000000"
+        return f"{number}-compute@developer.gserviceaccount.com"
 
     def _normalize(self, resource: str) -> str:
         number = self.settings.project_number
@@ -460,6 +478,16 @@ class Api:
                     handle.write(json.dumps(entry) + "\n")
         if self.settings.verbose:
             print(json.dumps(entry), file=sys.stderr, flush=True)
+
+
+def _buckets(data: Any) -> dict[str, list[str]]:
+    """``{"bucket": ["sa@…" or "*", …]}``: who may write each existing bucket (pipeline roots)."""
+    if not isinstance(data, dict) or not all(
+        isinstance(writers, list) and all(isinstance(w, str) for w in writers) for writers in data.values()
+    ):
+        msg = f'buckets must map bucket names to lists of service accounts (or "*"), got {data!r}'
+        raise ConfigError(msg)
+    return {str(name).removeprefix("gs://"): list(writers) for name, writers in data.items()}
 
 
 def _compile_rule(rule: JobRule) -> filters.Predicate:

@@ -151,11 +151,12 @@ class JobStore:
         if snap.ended is not None:
             _stamp(job.end_time, wall(snap.ended))
         short = kind.state_name(snap.state)[len(kind.state_prefix) :]
+        setup_error = record.timeline.setup_error if short == "FAILED" else None
         if short in _ERRORS:
-            code, message = _ERRORS[short]
+            code, message = setup_error or _ERRORS[short]
             job.error.code = code
             job.error.message = message
-        if kind.key == "pipeline" and snap.state != "QUEUED" and not listed:
+        if kind.key == "pipeline" and snap.state != "QUEUED" and setup_error is None and not listed:
             self._fill_tasks(job, record, snap, short)
         return job  # type: ignore[no-any-return]
 

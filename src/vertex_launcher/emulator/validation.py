@@ -16,6 +16,9 @@ from vertex_launcher.emulator.errors import ApiError, allocation_quota_exceeded
 PIPELINE_JOB_ID_RE = re.compile(r"^[a-z][-a-z0-9]{0,127}$")
 MAX_LABELS = 64
 MAX_LABEL_LENGTH = 63
+#: Pipeline specs up to this schema version (KFP <= 1.8) take typed ``runtime_config.parameters``.
+LAST_TYPED_SCHEMA = (2, 0, 0)
+_TYPED_VALUE_KIND = {"INT": "int_value", "DOUBLE": "double_value", "STRING": "string_value"}
 
 
 def _found(errors: list[str]) -> ApiError:
@@ -94,41 +97,72 @@ def validate_pipeline_job(job: Any, job_id: str) -> None:
     if job_id and not PIPELINE_JOB_ID_RE.match(job_id):
         errors.append(f"Field: pipeline_job_id; Message: {job_id!r} does not match [a-z][-a-z0-9]{{0,127}}.")
     has_spec = job.HasField("pipeline_spec") and bool(job.pipeline_spec.fields)
-    spec = json_format.MessageToDict(job.pipeline_spec) if has_spec else {}
     if not has_spec and not job.template_uri:
         errors.append(_required("pipeline_job.pipeline_spec"))
     root = job.runtime_config.gcs_output_directory
-    if has_spec and not root and not spec.get("defaultPipelineRoot"):
-        errors.append(
-            "Field: pipeline_job.runtime_config.gcs_output_directory; Message: The pipeline root is not set: set "
-            "runtime_config.gcs_output_directory or the pipeline spec's defaultPipelineRoot."
-        )
-    if root and not root.startswith("gs://"):
+    if not root:  # "Required" in the API reference; the SDK always fills it (defaultPipelineRoot at the latest)
+        errors.append(_required("pipeline_job.runtime_config.gcs_output_directory"))
+    elif not root.startswith("gs://"):
         errors.append(f"Field: pipeline_job.runtime_config.gcs_output_directory; Message: {root!r} is not a gs:// URI.")
     if has_spec:
-        errors += _parameter_errors(spec, job)
+        errors += _parameter_errors(json_format.MessageToDict(job.pipeline_spec), job.runtime_config)
     errors += label_errors(dict(job.labels), "pipeline_job.labels")
     if errors:
         raise _found(errors)
 
 
-def _parameter_errors(spec: dict[str, Any], job: Any) -> list[str]:
+def schema_version(spec: dict[str, Any]) -> tuple[int, ...] | None:
+    """``schemaVersion`` of a pipeline spec as a tuple, None when missing or malformed."""
+    raw = spec.get("schemaVersion")
+    if not isinstance(raw, str) or not re.fullmatch(r"\d+(\.\d+)*", raw):
+        return None
+    return tuple(int(part) for part in raw.split("."))
+
+
+def declared_parameters(spec: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """``root.inputDefinitions.parameters``: name → definition."""
     declared = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
     if not isinstance(declared, dict):
-        return []
-    given = set(job.runtime_config.parameter_values) | set(job.runtime_config.parameters)
-    errors = [
-        f"Field: pipeline_job.runtime_config.parameter_values; Message: The pipeline parameter {name!r} is not "
+        return {}
+    return {name: d if isinstance(d, dict) else {} for name, d in declared.items()}
+
+
+def _parameter_errors(spec: dict[str, Any], runtime: Any) -> list[str]:
+    """Schema 2.0.0 and older take typed ``parameters`` (by the declared ``type``); newer ones ``parameter_values``."""
+    version = schema_version(spec)
+    if version is None:
+        return [_required("pipeline_job.pipeline_spec.schema_version")]
+    typed = version <= LAST_TYPED_SCHEMA
+    field, other = ("parameters", "parameter_values") if typed else ("parameter_values", "parameters")
+    raw_version = spec["schemaVersion"]
+    errors = []
+    if len(getattr(runtime, other)):
+        errors.append(
+            f"Field: pipeline_job.runtime_config.{other}; Message: A pipeline spec of schema version {raw_version} "
+            f"takes its parameters in runtime_config.{field}."
+        )
+    declared = declared_parameters(spec)
+    given = getattr(runtime, field)
+    errors += [
+        f"Field: pipeline_job.runtime_config.{field}; Message: The pipeline parameter {name!r} is not "
         "found in the pipeline job input definitions."
-        for name in sorted(given - set(declared))
+        for name in sorted(set(given) - set(declared))
     ]
     for name, definition in sorted(declared.items()):
-        optional = isinstance(definition, dict) and ("defaultValue" in definition or definition.get("isOptional"))
+        optional = not typed and ("defaultValue" in definition or definition.get("isOptional"))
         if name not in given and not optional:
             errors.append(
-                f"Field: pipeline_job.runtime_config.parameter_values; Message: The pipeline parameter {name!r} "
+                f"Field: pipeline_job.runtime_config.{field}; Message: The pipeline parameter {name!r} "
                 "is required but no value was provided."
             )
+        if typed and name in given:
+            declared_type = str(definition.get("type") or definition.get("parameterType") or "")
+            kind = given[name].WhichOneof("value")
+            if _TYPED_VALUE_KIND.get(declared_type) != kind:
+                errors.append(
+                    f"Field: pipeline_job.runtime_config.parameters[{name!r}]; Message: The pipeline parameter "
+                    f"{name!r} is declared {declared_type or 'without a type'}, but its value is a {kind}."
+                )
     return errors
 
 
