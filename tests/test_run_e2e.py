@@ -265,3 +265,31 @@ def test_a_rate_limited_create_waits_for_the_servers_retry_delay(fast: Emulator,
     waited = datetime.fromisoformat(creates[1]["time"]) - datetime.fromisoformat(creates[0]["time"])
     assert waited.total_seconds() >= 1.5
     assert len(fast.jobs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("job_type", "method"),
+    [
+        ("custom", "CreateCustomJob"),
+        ("custom", "JobService.CreateCustomJob"),
+        ("pipeline", "CreatePipelineJob"),
+        ("pipeline", "/google.cloud.aiplatform.v1.PipelineService/CreatePipelineJob"),
+    ],
+)
+def test_a_create_refused_permission_denied_exits_3_leaving_nothing_running(
+    fast: Emulator, tmp_path: Path, job_type: str, method: str
+) -> None:
+    """PERMISSION_DENIED on create (the rule named short or qualified): exit 3, outcome error naming it, no job."""
+    denial = "Permission 'aiplatform.jobs.create' denied on resource (or it may not exist)."
+    fast.add_fault(method=method, count=0, code="PERMISSION_DENIED", message=denial)
+    settings: dict[str, Any] = {"job_type": job_type}
+    if job_type == "pipeline":
+        template = compile_pipeline(tmp_path / "pipeline.yaml")
+        settings |= {"image_uri": None, "pipeline_template": str(template), "pipeline_parameters": {"day": "d"}}
+    done = run(launcher_env(fast, tmp_path, **settings))
+    assert (done.exit_code, done.result["outcome"], done.result["exit_code"]) == (3, "error", 3), done.stdout
+    assert done.result["error"]["code"] == "PERMISSION_DENIED"
+    assert denial in done.result["error"]["message"]
+    create = "CreateCustomJob" if job_type == "custom" else "CreatePipelineJob"
+    assert [r["code"] for r in fast.requests(create)] == ["PERMISSION_DENIED"]
+    assert fast.jobs() == []

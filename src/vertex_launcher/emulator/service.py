@@ -75,6 +75,8 @@ METHODS: dict[str, Method] = {
         Method(PIPELINE_SERVICE, "CancelPipelineJob", PIPELINE, "cancel", _PS.CancelPipelineJobRequest, None),
     )
 }
+#: Method name → its gRPC service, for fault rules (which may name a method either way).
+SERVED = {method.name: method.service for method in METHODS.values()}
 
 
 class Api:
@@ -87,7 +89,7 @@ class Api:
         self.store = JobStore(self.clock, seed=settings.seed)
         self.defaults = Defaults(**asdict(settings.defaults))
         self.rules: list[JobRule] = []
-        self.faults = FaultSet()
+        self.faults = FaultSet(SERVED)
         self.iam = Iam(require_auth=settings.require_auth)
         self.gpu_quota: dict[str, float] = {}
         self.rate_limit_per_minute = 0
@@ -132,7 +134,7 @@ class Api:
         rules = [JobRule.from_json(item) for item in data.get("rules", [])]
         for rule in rules:
             _compile_rule(rule)
-        faults = FaultSet()
+        faults = FaultSet(SERVED)
         try:
             faults.load_json(list(data.get("faults", [])))
             iam = Iam(require_auth=bool(data.get("require_auth", False)))
