@@ -7,13 +7,15 @@ A rule (JSON, from ``--config`` or ``POST /_emulator/faults``)::
      "transport": null}
 
 ``method`` is a served gRPC method name or ``*``; the qualified spellings ``JobService.CreateCustomJob`` and
-``[/]google.cloud.aiplatform.v1.JobService/CreateCustomJob`` are accepted and stored short, and a name the emulator
-does not serve is refused (a misspelt rule would never fire, so the run it was meant to break would pass).
-``count`` 0 means every call from the Nth on; ``code`` null only delays; ``delay_seconds`` stalls before answering; ``apply_first`` performs the operation first, then stalls
-and answers the error (an ambiguous create: the job exists, the client sees a failure);
-``quota_metric`` turns RESOURCE_EXHAUSTED into an allocation-quota error; ``transport`` limits the rule to
-``grpc`` or ``rest``. Every matching rule counts the call; the first one that fires decides. ``service.Api``
-calls ``FaultSet.fire`` once per request.
+``[/]google.cloud.aiplatform.v1.JobService/CreateCustomJob`` are accepted and stored short, and a name the
+emulator does not serve is refused (a misspelt rule would never fire, so the run it should break would pass).
+``count`` 0 means every call from the Nth on; ``code`` null only delays; ``delay_seconds`` stalls before
+answering; ``apply_first`` performs the operation first, then stalls and answers the error (an ambiguous create:
+the job exists, the client sees a failure). RESOURCE_EXHAUSTED without a ``message`` answers the rate limit of
+the quota the call counts against (job submission for creates, CRUD otherwise), with a RetryInfo only when
+``retry_delay_seconds`` is set; with ``quota_metric`` it answers an allocation quota instead. ``transport``
+limits the rule to ``grpc`` or ``rest``. Every matching rule counts the call; the first one that fires decides.
+``service.Api`` calls ``FaultSet.fire`` once per request.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from vertex_launcher.emulator.errors import (
     HTTP_STATUS,
     ApiError,
+    RateQuota,
     allocation_quota_exceeded,
     rate_limited,
     retry_info,
@@ -94,14 +97,17 @@ class FaultRule:
         self.seen += 1
         return self.seen >= self.nth and (self.count == 0 or self.seen < self.nth + self.count)
 
-    def error(self, project: str) -> ApiError | None:
-        """The error this rule answers, or None for a delay-only rule."""
+    def error(self, *, quota: RateQuota, consumer: str, region: str) -> ApiError | None:
+        """The error this rule answers, or None for a delay-only rule; ``quota``: the one the call counts against."""
         if self.code is None:
             return None
         if self.code == "RESOURCE_EXHAUSTED" and self.quota_metric:
-            return allocation_quota_exceeded(f"projects/{project}", self.quota_metric, 0)
+            return allocation_quota_exceeded(self.quota_metric)
         if self.code == "RESOURCE_EXHAUSTED" and not self.message:
-            return rate_limited(project, self.retry_delay_seconds or 1.0)
+            limit = quota.default_limit
+            return rate_limited(
+                quota, consumer=consumer, region=region, limit=limit, retry_seconds=self.retry_delay_seconds
+            )
         message = self.message or _DEFAULT_MESSAGES.get(self.code, f"Injected fault: {self.code}.")
         details = [retry_info(self.retry_delay_seconds)] if self.retry_delay_seconds is not None else []
         return ApiError(self.code, message, details)
