@@ -645,7 +645,8 @@ def _fleet(data: dict[str, Any]) -> list[str]:
             f"{fleet['max_accepted_in_any_60s']}",
             *_fleet_footer(fleet),
         ]
-    quotas, limited, waits = fleet["quotas_per_minute"], fleet["rate_limited_by_quota"], fleet["start_to_submitted_s"]
+    quotas, limited = fleet["quotas_per_minute"], fleet["rate_limited_by_quota"]
+    startup, waits = fleet["startup_s"], fleet["configured_to_submitted_s"]
     return [
         *out,
         f"- CRUD quota ({quotas['crud']}/min): 429s {limited['crud']}; accepted per minute "
@@ -653,8 +654,11 @@ def _fleet(data: dict[str, Any]) -> list[str]:
         f"- submission quota ({quotas['submissions']}/min): 429s {limited['submissions']}, to "
         f"{fleet['launchers_whose_create_was_rate_limited']} launchers; accepted creates per minute "
         f"{fleet['accepted_creates_per_minute']}; most in any 60 s: {fleet['max_accepted_creates_in_any_60s']}",
-        f"- start → job submitted: median {waits['median']} s, slowest {waits['max']} s (a refused create waits for "
-        "the submission window: the launcher's backoff, capped at `POLL_MAX_SECONDS`, retries it until a slot frees)",
+        f"- first log line → job submitted (the lists, the create and its retries): median {waits['median']} s, "
+        f"slowest {waits['max']} s: a refused create waits for the submission window, the launcher's backoff "
+        "(capped at `POLL_MAX_SECONDS`) retrying it until a slot frees",
+        f"- process start → first log line (start-up of {fleet['launchers']} interpreters at once, CPU-bound on this "
+        f"machine): median {startup['median']} s, slowest {startup['max']} s",
         *_fleet_footer(fleet),
     ]
 
