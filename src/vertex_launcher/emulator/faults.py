@@ -104,10 +104,9 @@ class FaultRule:
         if self.code == "RESOURCE_EXHAUSTED" and self.quota_metric:
             return allocation_quota_exceeded(self.quota_metric)
         if self.code == "RESOURCE_EXHAUSTED" and not self.message:
-            limit = quota.default_limit
-            return rate_limited(
-                quota, consumer=consumer, region=region, limit=limit, retry_seconds=self.retry_delay_seconds
-            )
+            # An injected rate limit has no window of its own: it reports Vertex's default limit of that quota.
+            limit, retry = quota.default_limit, self.retry_delay_seconds
+            return rate_limited(quota, consumer=consumer, region=region, limit=limit, retry_seconds=retry)
         message = self.message or _DEFAULT_MESSAGES.get(self.code, f"Injected fault: {self.code}.")
         details = [retry_info(self.retry_delay_seconds)] if self.retry_delay_seconds is not None else []
         return ApiError(self.code, message, details)
@@ -138,7 +137,7 @@ class FaultSet:
         self.rules = [FaultRule.from_json(item, self.served) for item in items]
 
 
-#: The JSON type(s) each rule key takes (``float`` also admits integers; ``bool`` is never an ``int`` here).
+#: The JSON type(s) each rule key takes; a boolean only where ``bool`` is listed (Python counts it as an ``int``).
 _TYPES: dict[str, tuple[type, ...]] = {
     "method": (str,),
     "nth": (int,),
