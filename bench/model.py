@@ -3,7 +3,9 @@
 ``watch_get_times`` replays the watch loop's timing (pause from ``next_delay(elapsed)``, then one GET; the GET
 that sees the job ended is the last) for one job; ``sdk_get_times`` does the same for the Vertex SDK's
 ``CustomJob.run()`` (a GET right after create, then one every 5 s). ``simulate_fleet`` runs 1,000 of these at once
-for scale target (g). Used by ``bench.runner`` and ``tests/test_bench_model.py``; nothing here sleeps or does I/O.
+for scale target (g), counting per minute what each of Vertex's two request quotas sees: CRUD calls (GETs and the
+two lists of a run) against 600 per minute, job submissions (one create per run) against 60 per minute. Used by
+``bench.runner`` and ``tests/test_bench_model.py``; nothing here sleeps or does I/O.
 """
 
 from __future__ import annotations
@@ -16,8 +18,15 @@ from typing import Any
 
 from vertex_launcher.poll import PollSchedule
 
-#: Requests a launcher run makes besides its GETs: the reattach list, the concurrency list and the create.
-RUN_OVERHEAD_REQUESTS = 3
+#: Vertex's default request quotas per project and region, per minute: resource management (CRUD: get, list,
+#: cancel) and job submission (creates).
+CRUD_QUOTA_PER_MINUTE = 600
+SUBMISSION_QUOTA_PER_MINUTE = 60
+
+#: Requests a launcher run makes besides its GETs: the reattach list and the concurrency list (CRUD), the create.
+RUN_LISTS = 2
+RUN_CREATES = 1
+RUN_OVERHEAD_REQUESTS = RUN_LISTS + RUN_CREATES
 
 #: The SDK's fixed pause between GETs (``google.cloud.aiplatform.jobs._JOB_WAIT_TIME``).
 SDK_POLL_SECONDS = 5.0
@@ -77,6 +86,11 @@ class FleetResult:
     mean_gets_per_minute: float
     peak_requests_per_minute: int
     mean_requests_per_minute: float
+    peak_crud_requests_per_minute: int
+    peak_submissions_per_minute: int
+    mean_submissions_per_minute: float
+    minutes_over_crud_quota: int
+    minutes_over_submission_quota: int
     analytic_gets_per_minute: float
     sdk_gets_per_minute: float
     gets_per_minute: list[int] = field(repr=False)
@@ -125,7 +139,9 @@ def simulate_fleet(
     Steady state (``synchronized=False``): every slot starts at a random phase ``warmup`` seconds before the
     measured window, so the window sees the fleet as it is after hours of running. ``synchronized=True`` starts
     every slot's first run at the window's first second (one cron minute for the whole fleet): the worst burst.
-    Counts GETs per whole minute of the window, and all requests (adding the 3 per run before watching).
+    Counts GETs per whole minute of the window, all requests (adding the 3 per run before watching), and per
+    quota: CRUD calls (GETs + 2 lists per run) and submissions (1 create per run). Open loop: nothing is throttled,
+    so a minute over a quota is a minute whose excess the launchers would have to absorb as 429s and retries.
     """
     rng = random.Random(seed)
     sample = sample or log_uniform(10 * MINUTE, 12 * HOUR)
@@ -133,6 +149,7 @@ def simulate_fleet(
     minutes = int(window // MINUTE)
     gets = [0] * minutes
     requests = [0] * minutes
+    creates = [0] * minutes
     runs = 0
     for _ in range(jobs):
         t = 0.0 if synchronized else -warmup - rng.uniform(0.0, 12 * HOUR)
@@ -141,6 +158,7 @@ def simulate_fleet(
             if t >= 0:
                 runs += 1
                 _bump(requests, t, RUN_OVERHEAD_REQUESTS)
+                _bump(creates, t, RUN_CREATES)
             times = watch_get_times(runtime, schedule, rng)
             for offset in times:
                 when = t + offset
@@ -152,6 +170,7 @@ def simulate_fleet(
             # The slot's next run starts when this launcher has seen the end (its last GET).
             t += times[-1]
     analytic = mean_gets_per_second(sample, schedule, random.Random(seed + 1)) * jobs * MINUTE
+    crud = [total - created for total, created in zip(requests, creates, strict=True)]
     return FleetResult(
         jobs=jobs,
         runtime_distribution=distribution,
@@ -162,6 +181,11 @@ def simulate_fleet(
         mean_gets_per_minute=round(sum(gets) / minutes, 1),
         peak_requests_per_minute=max(requests),
         mean_requests_per_minute=round(sum(requests) / minutes, 1),
+        peak_crud_requests_per_minute=max(crud),
+        peak_submissions_per_minute=max(creates),
+        mean_submissions_per_minute=round(sum(creates) / minutes, 2),
+        minutes_over_crud_quota=sum(1 for n in crud if n > CRUD_QUOTA_PER_MINUTE),
+        minutes_over_submission_quota=sum(1 for n in creates if n > SUBMISSION_QUOTA_PER_MINUTE),
         analytic_gets_per_minute=round(analytic, 1),
         sdk_gets_per_minute=round(jobs * MINUTE / SDK_POLL_SECONDS, 1),
         gets_per_minute=gets,

@@ -199,7 +199,7 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]
     if fleet:
         rows.append(
             (
-                f"(f) {fleet['launchers']} concurrent launchers, 600 requests/min",
+                f"(f) {fleet['launchers']} concurrent launchers, {_quotas(fleet)}",
                 f"{fleet['correct']}/{fleet['launchers']} correct, {fleet['rate_limited']} × 429 absorbed",
                 "",
                 f"{fleet['launchers']} of {fleet['launchers']} correct",
@@ -217,7 +217,25 @@ def targets(data: dict[str, Any]) -> list[tuple[str, str, str, str, bool | None]
                 steady["peak_gets_per_minute"] <= 600,
             )
         )
+        if "peak_submissions_per_minute" in steady:
+            rows.append(
+                (
+                    "(g) the same fleet: peak job submissions (creates)/min",
+                    f"{steady['peak_submissions_per_minute']} (mean {steady['mean_submissions_per_minute']:g})",
+                    "",
+                    "≤ 60 / min",
+                    steady["peak_submissions_per_minute"] <= 60,
+                )
+            )
     return rows
+
+
+def _quotas(fleet: dict[str, Any]) -> str:
+    """The request quotas a fleet run faced (older runs enforced only 600 requests of any kind per minute)."""
+    quotas = fleet.get("quotas_per_minute")
+    if not quotas:
+        return "600 requests/min"
+    return f"{quotas['crud']} CRUD + {quotas['submissions']} submissions/min"
 
 
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
@@ -348,11 +366,14 @@ def _method(data: dict[str, Any]) -> list[str]:
         "- **(d)** detection lag = (first GET at or after the job's end − the end) × F + (process exit − that GET) "
         "in real seconds; on the 1× clock simply exit − end. The end is the create's log time + runtime / F.",
         "- **(e)** bytes on disk (du-style) of `site-packages` of the two environments above.",
-        "- **(f)** N launchers started in the same instant (CronJobs of one minute) against "
-        "`--rate-limit-per-minute 600`, 60 s jobs, `POLL_INITIAL_SECONDS=2`, `POLL_MAX_SECONDS=10` so that polling "
-        "alone exceeds the limit. Correct = exit 0, outcome `succeeded`, exactly one job with the run's label, and "
-        "that job SUCCEEDED. 429s are counted at the emulator (RESOURCE_EXHAUSTED answers) and in the launchers' "
-        "logs (retries).",
+        "- **(f)** N launchers started in the same instant (CronJobs of one minute) against Vertex's two request "
+        "quotas, each a sliding minute: `--rate-limit-per-minute 600` (CRUD: get, list, cancel) and "
+        "`--submission-limit-per-minute 60` (creates), answered in Google's rate-limit shape without RetryInfo "
+        "(Vertex documents none), so the launchers pace retries with their own backoff; 60 s jobs, "
+        "`POLL_INITIAL_SECONDS=2`, `POLL_MAX_SECONDS=10` so that polling alone exceeds the CRUD limit, and 100 "
+        "creates in one minute exceed the submission limit. Correct = exit 0, outcome `succeeded`, exactly one job "
+        "with the run's label, and that job SUCCEEDED. 429s are counted at the emulator (RESOURCE_EXHAUSTED "
+        "answers) and in the launchers' logs (retries).",
         "- **(g)** [`bench/model.py`](../bench/model.py): the launcher's real `PollSchedule.next_delay` (with "
         "jitter) on a virtual clock, exactly as the watch loop uses it (pause, then GET; the GET that sees the end "
         "is the last). 1,000 slots each watch one job at all times (the next run starts when the previous one is "
@@ -607,8 +628,8 @@ def _fleet(data: dict[str, Any]) -> list[str]:
     fleet = data.get("fleet")
     if not fleet:
         return []
-    return [
-        f"## (f) {fleet['launchers']} launchers at once against 600 requests per minute",
+    out = [
+        f"## (f) {fleet['launchers']} launchers at once against {_quotas(fleet)}",
         "",
         *_provenance(data, "fleet"),
         f"- correct: **{fleet['correct']}/{fleet['launchers']}**; exit codes {fleet['exit_codes']}; "
@@ -616,8 +637,34 @@ def _fleet(data: dict[str, Any]) -> list[str]:
         f"- requests: {fleet['requests']} ({fleet['requests_by_method']}); answered 429/RESOURCE_EXHAUSTED: "
         f"**{fleet['rate_limited']}** ({fleet['rate_limited_by_method']}); retries the launchers logged for them: "
         f"{fleet['launcher_logged_rate_limit_retries']}",
-        f"- accepted requests per minute: {fleet['accepted_per_minute']}; most in any 60 s: "
-        f"{fleet['max_accepted_in_any_60s']}",
+    ]
+    if "quotas_per_minute" not in fleet:
+        return [
+            *out,
+            f"- accepted requests per minute: {fleet['accepted_per_minute']}; most in any 60 s: "
+            f"{fleet['max_accepted_in_any_60s']}",
+            *_fleet_footer(fleet),
+        ]
+    quotas, limited = fleet["quotas_per_minute"], fleet["rate_limited_by_quota"]
+    startup, waits = fleet["startup_s"], fleet["configured_to_submitted_s"]
+    return [
+        *out,
+        f"- CRUD quota ({quotas['crud']}/min): 429s {limited['crud']}; accepted per minute "
+        f"{fleet['accepted_crud_per_minute']}; most in any 60 s: {fleet['max_accepted_crud_in_any_60s']}",
+        f"- submission quota ({quotas['submissions']}/min): 429s {limited['submissions']}, to "
+        f"{fleet['launchers_whose_create_was_rate_limited']} launchers; accepted creates per minute "
+        f"{fleet['accepted_creates_per_minute']}; most in any 60 s: {fleet['max_accepted_creates_in_any_60s']}",
+        f"- first log line → job submitted (the lists, the create and its retries): median {waits['median']} s, "
+        f"slowest {waits['max']} s: a refused create waits for the submission window, the launcher's backoff "
+        "(capped at `POLL_MAX_SECONDS`) retrying it until a slot frees",
+        f"- process start → first log line (start-up of {fleet['launchers']} interpreters at once, CPU-bound on this "
+        f"machine): median {startup['median']} s, slowest {startup['max']} s",
+        *_fleet_footer(fleet),
+    ]
+
+
+def _fleet_footer(fleet: dict[str, Any]) -> list[str]:
+    return [
         f"- wall time {fleet['wall_s']} s; peak RSS per launcher (median) {fleet['peak_rss_mib_median']} MiB; "
         f"all {fleet['launchers']} together at most {fleet['peak_total_rss_mib']} MiB",
         "",
@@ -697,8 +744,10 @@ def _model(data: dict[str, Any]) -> list[str]:
                 _fmt(f["mean_gets_per_minute"], "", 0),
                 _fmt(f["analytic_gets_per_minute"], "", 0),
                 str(f["peak_requests_per_minute"]),
+                str(f.get("peak_submissions_per_minute", "–")),
                 str(f["runs_started"]),
                 str(f.get("minutes_over_600", "–")),
+                str(f.get("minutes_over_submission_quota", "–")),
             ]
         )
     out += [
@@ -710,8 +759,10 @@ def _model(data: dict[str, Any]) -> list[str]:
                 "mean GETs/min",
                 "renewal estimate",
                 "peak requests/min (+ 2 lists + create per run)",
+                "peak creates/min (quota 60)",
                 "runs in 24 h",
-                "minutes over 600",
+                "minutes over 600 GETs",
+                "minutes over 60 creates",
             ],
             rows,
         ),
@@ -719,7 +770,9 @@ def _model(data: dict[str, Any]) -> list[str]:
         f"The SDK's fixed 5 s poll would make {fleet['steady_log_uniform']['sdk_gets_per_minute']:,.0f} GETs per "
         "minute for the same fleet. The synchronized start is a burst no poller avoids (1,000 first GETs fall in the "
         "first 10 s whatever the schedule); it fades as runtimes spread the phases, and the launcher absorbs the "
-        "429s it causes (see (f)).",
+        "429s it causes (see (f)). Its 1,000 creates in one minute are also ~17 minutes' worth of the 60/min "
+        "job-submission quota: the launchers' create retries spread them out (in (f), 100 creates take two "
+        "windows). In steady state one create per run stays far below 60 per minute.",
         "",
     ]
     return out

@@ -9,7 +9,8 @@ Phases (each writes its raw figures into one JSON document; ``bench.report`` tur
   realtime  a 1-minute job on a 1× clock, launcher and SDK alternating: (a), (b), (c) for 1 min, (d);
   scaled    1, 10 and 60 minutes of simulated runtime on a ``--time-scale F`` emulator; both sides' poll timing
             divided by F (launcher: POLL_* bounds; SDK: its 5 s constant), so both see the emulator's clock: (c), (d);
-  fleet     (f) 100 launchers at once against ``--rate-limit-per-minute 600``;
+  fleet     (f) 100 launchers at once against Vertex's two request quotas, 600 CRUD calls and 60 job submissions
+            per minute (``--rate-limit-per-minute 600 --submission-limit-per-minute 60``);
   model     (g) the real ``PollSchedule`` on a virtual clock for 1,000 concurrently watched jobs.
 Every launcher process runs from the image-like environment with the image's ``PYTHONOPTIMIZE=2`` (``bench.envs``);
 each phase records when it ran and on which commit, so phases kept from an earlier run (``--only``) stay labelled.
@@ -36,7 +37,7 @@ from typing import Any
 
 from bench import model
 from bench.envs import IMAGE_ENV, Envs, build_envs
-from bench.procs import Proc, RequestLog, RssSampler, renice
+from bench.procs import Proc, RequestLog, RssSampler, parse_time, renice
 from tests.fixtures.emulator import Emulator
 from vertex_launcher.poll import PollSchedule
 
@@ -483,14 +484,25 @@ def phase_scaled(session: Session, reps: int, scale: float, runtimes: list[int])
     return {"scale": scale, "runtimes": runtimes, "batches": batches}
 
 
+#: Vertex's default request quotas per project and region (requests per minute), which phase fleet enforces.
+CRUD_PER_MINUTE, SUBMISSIONS_PER_MINUTE = model.CRUD_QUOTA_PER_MINUTE, model.SUBMISSION_QUOTA_PER_MINUTE
+CREATES = ("CreateCustomJob", "CreatePipelineJob")
+
+
 def phase_fleet(session: Session, count: int, runtime: int, poll: tuple[float, float]) -> dict[str, Any]:
-    """``count`` launchers started at once against an emulator enforcing 600 requests per minute."""
+    """``count`` launchers started at once against an emulator enforcing both request quotas (no RetryInfo)."""
     available = _mem_available_mib()
     if available < count * 160 + 2048:
         reduced = max(10, int((available - 2048) // 160))
         say(f"fleet: only {available:.0f} MiB available; {reduced} launchers instead of {count}")
         count = reduced
-    emulator, log = session.emulator("fleet", "--rate-limit-per-minute", "600")
+    emulator, log = session.emulator(
+        "fleet",
+        "--rate-limit-per-minute",
+        str(CRUD_PER_MINUTE),
+        "--submission-limit-per-minute",
+        str(SUBMISSIONS_PER_MINUTE),
+    )
     procs = [
         session.launcher(emulator, "fleet", f"f{i:03d}", runtime, variant="launcher", poll=poll) for i in range(count)
     ]
@@ -519,6 +531,9 @@ def phase_fleet(session: Session, count: int, runtime: int, poll: tuple[float, f
         final = records[-1] if records else {}
         run_key = proc.env["VERTEX_LAUNCHER_RUN_KEY"]
         retries = [r for r in records if str(r.get("message", "")).endswith("retrying")]
+        refused_creates = [r for r in records if "create failed" in str(r.get("message", ""))]
+        submitted = next((parse_time(r["time"]) for r in records if r.get("message") == "job submitted"), None)
+        first = parse_time(records[0]["time"]) if records else None
         per_proc.append(
             {
                 "bench_id": proc.bench_id,
@@ -527,7 +542,12 @@ def phase_fleet(session: Session, count: int, runtime: int, poll: tuple[float, f
                 "jobs_for_run": by_run.get(run_key, 0),
                 "job_state": states.get(run_key),
                 "rate_limited_retries": sum(1 for r in retries if r.get("error_code") == "RESOURCE_EXHAUSTED"),
-                "create_retries": sum(1 for r in records if "create failed" in str(r.get("message", ""))),
+                "create_retries": len(refused_creates),
+                "rate_limited_creates": sum(1 for r in refused_creates if r.get("error_code") == "RESOURCE_EXHAUSTED"),
+                # Start-up (CPU-bound: 100 interpreters on a shared machine) apart from the API-side wait (the two
+                # lists, the create, and its retries while the submission window is full).
+                "startup_s": round(first - proc.t_start, 1) if first else None,
+                "configured_to_submitted_s": round(submitted - first, 1) if submitted and first else None,
                 "peak_rss_mib": round(proc.max_rss_kib / MIB, 1),
                 "wall_s": round(proc.t_exit - proc.t_start, 1) if proc.t_exit else None,
             }
@@ -543,9 +563,11 @@ def phase_fleet(session: Session, count: int, runtime: int, poll: tuple[float, f
     exhausted = [e for e in log.entries if e["code"] == "RESOURCE_EXHAUSTED"]
     accepted = [e for e in log.entries if e["code"] != "RESOURCE_EXHAUSTED"]
     start = min((e["t"] for e in log.entries), default=t0)
-    per_minute = Counter(int((e["t"] - start) // 60) for e in accepted)
-    window = [e for e in accepted if e["t"] - start >= 0]
+    accepted_crud = [e for e in accepted if e["method"] not in CREATES]
+    accepted_creates = [e for e in accepted if e["method"] in CREATES]
     totals = [total for t, total in session.sampler.totals if t0 <= t <= t_end]
+    startups = [p["startup_s"] for p in per_proc if p["startup_s"] is not None]
+    submit_waits = [p["configured_to_submitted_s"] for p in per_proc if p["configured_to_submitted_s"] is not None]
     return {
         "launchers": count,
         "job_seconds": runtime,
@@ -554,12 +576,22 @@ def phase_fleet(session: Session, count: int, runtime: int, poll: tuple[float, f
         "exit_codes": dict(Counter(str(p["exit_code"]) for p in per_proc)),
         "duplicate_jobs": sum(max(0, n - 1) for n in by_run.values()),
         "requests": len(log.entries),
+        "quotas_per_minute": {"crud": CRUD_PER_MINUTE, "submissions": SUBMISSIONS_PER_MINUTE},
         "rate_limited": len(exhausted),
         "rate_limited_by_method": dict(Counter(e["method"] for e in exhausted)),
+        "rate_limited_by_quota": {
+            "crud": sum(1 for e in exhausted if e["method"] not in CREATES),
+            "submissions": sum(1 for e in exhausted if e["method"] in CREATES),
+        },
         "requests_by_method": dict(Counter(e["method"] for e in log.entries)),
-        "accepted_per_minute": [per_minute.get(m, 0) for m in range(max(per_minute, default=-1) + 1)],
-        "max_accepted_in_any_60s": _max_in_window([e["t"] for e in window], 60.0),
+        "accepted_crud_per_minute": _per_minute(accepted_crud, start),
+        "accepted_creates_per_minute": _per_minute(accepted_creates, start),
+        "max_accepted_crud_in_any_60s": _max_in_window([e["t"] for e in accepted_crud], 60.0),
+        "max_accepted_creates_in_any_60s": _max_in_window([e["t"] for e in accepted_creates], 60.0),
         "launcher_logged_rate_limit_retries": sum(p["rate_limited_retries"] for p in per_proc),
+        "launchers_whose_create_was_rate_limited": sum(1 for p in per_proc if p["rate_limited_creates"]),
+        "startup_s": {"median": median(startups), "max": max(startups, default=None)},
+        "configured_to_submitted_s": {"median": median(submit_waits), "max": max(submit_waits, default=None)},
         "wall_s": round(t_end - t0, 1),
         "peak_total_rss_mib": round(max(totals) / MIB, 0) if totals else None,
         "peak_rss_mib_median": median(p["peak_rss_mib"] for p in per_proc),
@@ -573,6 +605,12 @@ def _mem_available_mib() -> float:
             if line.startswith("MemAvailable:"):
                 return int(line.split()[1]) / MIB
     return 0.0
+
+
+def _per_minute(entries: list[dict[str, Any]], start: float) -> list[int]:
+    """How many of ``entries`` fall in each whole minute after ``start``."""
+    counts = Counter(int((e["t"] - start) // 60) for e in entries)
+    return [counts.get(m, 0) for m in range(max(counts, default=-1) + 1)]
 
 
 def _max_in_window(times: list[float], width: float) -> int:

@@ -59,3 +59,14 @@ def test_a_synchronized_start_is_a_burst_in_the_first_minute() -> None:
     result = model.simulate_fleet(jobs=50, window=2 * model.HOUR, synchronized=True, seed=4)
     assert max(result.gets_per_minute[:2]) == max(result.gets_per_minute) >= 50 * 5
     assert result.peak_requests_per_minute >= 50 * model.RUN_OVERHEAD_REQUESTS + 50 * 5
+
+
+def test_the_fleet_counts_each_quota_apart_one_submission_per_run() -> None:
+    """Creates go to the 60/min submission quota, GETs and the two lists to the 600/min CRUD quota: 50 slots
+    starting in one minute submit 50 creates in it (under 60), and their GETs alone exceed neither quota later."""
+    result = model.simulate_fleet(jobs=50, window=2 * model.HOUR, synchronized=True, seed=4)
+    assert result.peak_submissions_per_minute == 50
+    assert result.peak_crud_requests_per_minute == result.peak_requests_per_minute - 50
+    assert result.minutes_over_submission_quota == 0
+    burst = model.simulate_fleet(jobs=100, window=model.HOUR, synchronized=True, seed=4)
+    assert (burst.peak_submissions_per_minute, burst.minutes_over_submission_quota) == (100, 1)

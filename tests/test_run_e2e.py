@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import signal
 from datetime import datetime
@@ -265,3 +266,61 @@ def test_a_rate_limited_create_waits_for_the_servers_retry_delay(fast: Emulator,
     waited = datetime.fromisoformat(creates[1]["time"]) - datetime.fromisoformat(creates[0]["time"])
     assert waited.total_seconds() >= 1.5
     assert len(fast.jobs()) == 1
+
+
+@pytest.mark.parametrize(
+    ("job_type", "method"),
+    [
+        ("custom", "CreateCustomJob"),
+        ("custom", "JobService.CreateCustomJob"),
+        ("pipeline", "CreatePipelineJob"),
+        ("pipeline", "/google.cloud.aiplatform.v1.PipelineService/CreatePipelineJob"),
+    ],
+)
+def test_a_create_refused_permission_denied_exits_3_leaving_nothing_running(
+    fast: Emulator, tmp_path: Path, job_type: str, method: str
+) -> None:
+    """PERMISSION_DENIED on create (the rule named short or qualified): exit 3, outcome error naming it, no job."""
+    denial = "Permission 'aiplatform.jobs.create' denied on resource (or it may not exist)."
+    fast.add_fault(method=method, count=0, code="PERMISSION_DENIED", message=denial)
+    settings: dict[str, Any] = {"job_type": job_type}
+    if job_type == "pipeline":
+        template = compile_pipeline(tmp_path / "pipeline.yaml")
+        settings |= {"image_uri": None, "pipeline_template": str(template), "pipeline_parameters": {"day": "d"}}
+    done = run(launcher_env(fast, tmp_path, **settings))
+    assert (done.exit_code, done.result["outcome"], done.result["exit_code"]) == (3, "error", 3), done.stdout
+    assert done.result["error"]["code"] == "PERMISSION_DENIED"
+    assert denial in done.result["error"]["message"]
+    create = "CreateCustomJob" if job_type == "custom" else "CreatePipelineJob"
+    assert [r["code"] for r in fast.requests(create)] == ["PERMISSION_DENIED"]
+    assert fast.jobs() == []
+
+
+@pytest.mark.parametrize("job_type", ["custom", "pipeline"])
+def test_a_rate_limited_create_without_retry_info_is_retried_with_own_backoff(
+    fast: Emulator, tmp_path: Path, job_type: str
+) -> None:
+    """Two 429s on create in the job-submission rate-limit shape (ErrorInfo RATE_LIMIT_EXCEEDED, a rate
+    QuotaFailure, no RetryInfo): retried after the launcher's own growing backoff, exactly one job, exit 0."""
+    create = "CreateCustomJob" if job_type == "custom" else "CreatePipelineJob"
+    fast.add_fault(method=create, nth=1, count=2, code="RESOURCE_EXHAUSTED")
+    settings: dict[str, Any] = {"job_type": job_type}
+    if job_type == "pipeline":
+        template = compile_pipeline(tmp_path / "pipeline.yaml")
+        settings |= {"image_uri": None, "pipeline_template": str(template), "pipeline_parameters": {"day": "d"}}
+    done = run(launcher_env(fast, tmp_path, **settings))
+    assert (done.exit_code, done.result["outcome"]) == (0, "succeeded"), done.stdout
+    creates = fast.requests(create)
+    assert [c["code"] for c in creates] == ["RESOURCE_EXHAUSTED", "RESOURCE_EXHAUSTED", "OK"]
+    assert len(fast.jobs()) == 1
+    # POLL_INITIAL_SECONDS=0.2: attempt n waits between half and all of 0.2 x 2^n (no server hint to honour).
+    times = [datetime.fromisoformat(c["time"]) for c in creates]
+    gaps = [(later - earlier).total_seconds() for earlier, later in itertools.pairwise(times)]
+    assert gaps[0] >= 0.1
+    assert gaps[1] >= 0.2
+    refusals = [r for r in done.records if r["message"].startswith("create failed")]
+    assert len(refusals) == 2
+    assert all(
+        r["error_message"].startswith("rate limited by aiplatform.googleapis.com/job_submission_requests")
+        for r in refusals
+    )

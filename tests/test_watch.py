@@ -212,6 +212,29 @@ def test_a_create_that_never_reached_vertex_is_retried_after_the_lookup() -> Non
     assert (len(backend.jobs), result.outcome) == (1, Outcome.SUCCEEDED)
 
 
+def test_a_rate_limited_create_without_retry_info_backs_off_on_its_own() -> None:
+    """Vertex documents no RetryInfo on its quota errors: the launcher's own jittered exponential backoff paces the
+    retries (attempt n waits between half and all of initial x 2^n), and exactly one job is made."""
+    clock = FakeClock()
+    backend = FakeBackend()
+    original = backend.create
+    refusals = [TransientApiError("rate limited", code="RESOURCE_EXHAUSTED") for _ in range(3)]
+
+    def rate_limited_create(req: JobRequest, *, timeout: float) -> JobView:
+        if refusals:
+            backend.calls.append("create")
+            raise refusals.pop()
+        return original(req, timeout=timeout)
+
+    backend.create = rate_limited_create  # type: ignore[method-assign,assignment]
+    result = launch(backend, clock)
+    assert (result.outcome, backend.count("create"), len(backend.jobs)) == (Outcome.SUCCEEDED, 4, 1)
+    initial = PollSchedule().initial
+    for attempt, pause in enumerate(clock.sleeps[:3]):
+        ceiling = initial * 2**attempt
+        assert ceiling / 2 <= pause <= ceiling
+
+
 def test_transient_get_errors_are_retried_with_the_servers_retry_delay() -> None:
     """UNAVAILABLE and a rate limit with RetryInfo on GET are retried; the pause honours the server's 30 s."""
     clock = FakeClock()

@@ -34,7 +34,10 @@ class AuthError(LauncherError):
 
 
 class QuotaExceededError(LauncherError):
-    """An allocation quota (e.g. GPUs) refused the job: retrying soon will not help."""
+    """An allocation quota (e.g. GPUs) refused the job: retrying soon will not help.
+
+    Told apart from a rate limit (a ``TransientApiError``) by the quota the error names, in ``vertex.translate``.
+    """
 
     exit_code = ExitCode.JOB_FAILED
 
@@ -54,7 +57,10 @@ class AlreadyExistsError(ApiError):
 
 
 class TransientApiError(LauncherError):
-    """Retry may help. ``retry_after`` is the server's RetryInfo delay when it sent one.
+    """Retry may help.
+
+    ``retry_after`` is the server's RetryInfo delay when it sent one; without it (Vertex documents none on its
+    quota errors) the caller paces retries with its own backoff.
 
     ``ambiguous`` marks a failure of a create that may have reached the server: look before retrying.
     """

@@ -8,6 +8,7 @@ The GAPIC package is imported lazily, so ``--help`` and configuration errors nev
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
@@ -237,25 +238,67 @@ def _call(fn: Callable[[], Any], *, create: bool = False) -> Any:
         raise TransientApiError(msg, code="UNAVAILABLE") from None
 
 
+def _details(exc: gexc.GoogleAPICallError) -> list[tuple[str, dict[str, Any]]]:
+    """Each google.rpc detail as (type name, its JSON form): gRPC gives messages, REST the JSON body's dicts."""
+    from google.protobuf.message import Message
+
+    out: list[tuple[str, dict[str, Any]]] = []
+    for detail in exc.details or ():
+        if isinstance(detail, Message):
+            out.append((detail.DESCRIPTOR.name, json_format.MessageToDict(detail)))
+        elif isinstance(detail, dict):
+            out.append((str(detail.get("@type", "")).rsplit(".", 1)[-1], detail))
+    return out
+
+
 def _retry_after(exc: gexc.GoogleAPICallError) -> float | None:
-    from google.rpc import error_details_pb2
+    from google.protobuf import duration_pb2
 
-    for detail in exc.details or ():
-        if isinstance(detail, error_details_pb2.RetryInfo):
-            return float(detail.retry_delay.ToTimedelta().total_seconds())
+    for kind, detail in _details(exc):
+        if kind == "RetryInfo" and "retryDelay" in detail:
+            delay = duration_pb2.Duration()
+            delay.FromJsonString(str(detail["retryDelay"]))
+            return float(delay.ToTimedelta().total_seconds())
     return None
 
 
-def _quota_metric(exc: gexc.GoogleAPICallError) -> str | None:
-    from google.rpc import error_details_pb2
+#: Words that make a quota a rate (it refills with time): "per minute", "PerMinutePerProject", "..._requests",
+#: a quota_unit like "1/min/{project}/{region}". Allocation quotas count resources held (GPUs, CPUs, TPU cores).
+_RATE_WORDS = re.compile(r"per[\s_-]*(second|minute|hour|day)|requests|\b1/(min|s|h|d)\b", re.IGNORECASE)
+#: Google's standard rate-limit message; Vertex's allocation-quota message.
+_RATE_MESSAGE = re.compile(r"Quota exceeded for quota metric '([^']*)' and limit '([^']*)'")
+_ALLOCATION_MESSAGE = re.compile(r"The following quota metrics exceed quota limits:\s*(.+?)\s*$")
 
-    for detail in exc.details or ():
-        if isinstance(detail, error_details_pb2.QuotaFailure) and detail.violations:
-            return str(detail.violations[0].subject or detail.violations[0].description)
+
+def _quota_kind(exc: gexc.GoogleAPICallError) -> tuple[str | None, str | None]:
+    """("rate" | "allocation" | None, the quota the error names), read from its details first, then its message.
+
+    An ErrorInfo reason decides (RATE_LIMIT_EXCEEDED, RESOURCE_QUOTA_EXCEEDED); else a named quota is a rate if
+    anything about it says so (or the server sent RetryInfo) and an allocation quota if not; else nothing is known.
+    """
+    reason, names = None, []
+    for kind, detail in _details(exc):
+        if kind == "ErrorInfo":
+            reason = detail.get("reason")
+            metadata = detail.get("metadata") or {}
+            names += [str(metadata[k]) for k in ("quota_metric", "quota_limit", "quota_unit") if metadata.get(k)]
+        elif kind == "QuotaFailure":
+            for violation in detail.get("violations", []):
+                keys = ("quotaMetric", "quotaId", "description")  # subject is the consumer, not the quota
+                names += [str(violation[k]) for k in keys if violation.get(k)]
     message = exc.message or ""
-    if "exceed quota limits" in message:
-        return message.rsplit(":", 1)[-1].strip()
-    return None
+    if rate := _RATE_MESSAGE.search(message):
+        names += [rate.group(1), rate.group(2)]
+    if allocation := _ALLOCATION_MESSAGE.search(message):
+        names.insert(0, allocation.group(1).strip(" ,."))
+    named = names[0] if names else None
+    if reason == "RATE_LIMIT_EXCEEDED":
+        return "rate", named
+    if reason == "RESOURCE_QUOTA_EXCEEDED":
+        return "allocation", named
+    if any(_RATE_WORDS.search(name) for name in names) or _retry_after(exc) is not None:
+        return "rate", named
+    return ("allocation", named) if named else (None, None)
 
 
 def translate(exc: gexc.GoogleAPICallError, *, create: bool = False) -> LauncherError:  # noqa: PLR0911 - a table
@@ -271,11 +314,13 @@ def translate(exc: gexc.GoogleAPICallError, *, create: bool = False) -> Launcher
         )
         return AuthError(msg, code=code)
     if isinstance(exc, gexc.TooManyRequests | gexc.ResourceExhausted):
-        retry_after = _retry_after(exc)
-        metric = _quota_metric(exc) if create and retry_after is None else None
-        if metric:
-            return QuotaExceededError(f"Vertex AI quota exceeded: {metric} ({text})", code=code)
-        return TransientApiError(f"rate limited ({text})", code=code, retry_after=retry_after)
+        # Only a create takes resources (GPUs...): on any other call RESOURCE_EXHAUSTED is a rate limit.
+        kind, quota = _quota_kind(exc)
+        if create and kind == "allocation":
+            return QuotaExceededError(f"Vertex AI quota exceeded: {quota or 'a resource quota'} ({text})", code=code)
+        # A rate limit, or an exhaustion that names no quota: retry with backoff (RetryInfo, when sent, first).
+        what = f"rate limited by {quota}" if kind == "rate" else "resources exhausted"
+        return TransientApiError(f"{what} ({text})", code=code, retry_after=_retry_after(exc))
     if isinstance(exc, _TRANSIENT):
         return TransientApiError(text, code=code, retry_after=_retry_after(exc), ambiguous=create)
     if isinstance(exc, gexc.AlreadyExists | gexc.Conflict):

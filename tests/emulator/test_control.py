@@ -28,10 +28,22 @@ def test_the_ready_line_names_both_endpoints_and_sigterm_exits_zero(tmp_path: Pa
         assert emulator.stop() == 0
 
 
-def test_bad_options_exit_2_with_one_line_naming_the_problem(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("content", "problem"),
+    [
+        ({"defaults": {"run_seconds": -1}}, "defaults.run_seconds must be a number >= 0"),
+        (
+            {"faults": [{"method": "JobService.CreateCustomjob", "code": "PERMISSION_DENIED"}]},
+            "fault rule method 'JobService.CreateCustomjob' is not a method the emulator serves",
+        ),
+    ],
+)
+def test_bad_options_exit_2_with_one_line_naming_the_problem(
+    tmp_path: Path, content: dict[str, Any], problem: str
+) -> None:
     """An invalid config file is reported on stderr and the process exits 2 without serving."""
     config = tmp_path / "config.json"
-    config.write_text(json.dumps({"defaults": {"run_seconds": -1}}), encoding="utf-8")
+    config.write_text(json.dumps(content), encoding="utf-8")
     done = subprocess.run(
         [sys.executable, "-m", "vertex_launcher.emulator", "--port", "0", "--rest-port", "0", "--config", str(config)],
         capture_output=True,
@@ -41,7 +53,7 @@ def test_bad_options_exit_2_with_one_line_naming_the_problem(tmp_path: Path) -> 
     )
     assert done.returncode == 2
     assert done.stdout == ""
-    assert "defaults.run_seconds must be a number >= 0" in done.stderr
+    assert problem in done.stderr
     assert "Traceback" not in done.stderr
 
 

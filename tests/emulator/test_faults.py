@@ -125,6 +125,15 @@ def test_every_fault_is_in_the_request_log(jobs: Any, emulator: Emulator, transp
         ({"method": "GetCustomJob", "code": "NOPE"}, "not a gRPC status name"),
         ({"method": "GetCustomJob", "nth": 0}, "nth >= 1"),
         ({"method": "GetCustomJob", "colour": "red"}, "unknown fault rule key"),
+        ({"method": "CreateCustomjob", "code": "PERMISSION_DENIED"}, "not a method the emulator serves"),
+        ({"method": "PipelineService.CreateCustomJob"}, "not a method the emulator serves"),
+        ({"method": "google.cloud.aiplatform.v1.JobService/DeleteCustomJob"}, "not a method the emulator serves"),
+        ({"method": "GetCustomJob", "nth": "3"}, "nth must be int"),
+        ({"method": "GetCustomJob", "count": True}, "count must be int"),
+        ({"method": "GetCustomJob", "apply_first": "yes"}, "apply_first must be bool"),
+        ({"method": "GetCustomJob", "retry_delay_seconds": -1}, "retry_delay_seconds >= 0"),
+        ({"method": "GetCustomJob", "transport": "http"}, "transport must be grpc, rest or null"),
+        ({"method": "GetCustomJob", "code": "UNAVAILABLE", "quota_metric": "gpus"}, "needs code RESOURCE_EXHAUSTED"),
     ],
 )
 def test_a_malformed_fault_rule_is_refused_and_adds_nothing(
@@ -134,3 +143,21 @@ def test_a_malformed_fault_rule_is_refused_and_adds_nothing(
     with pytest.raises(RuntimeError, match=problem):
         emulator.add_faults([{"method": "ListCustomJobs"}, rule])
     assert emulator.control("GET", "config")["faults"] == []
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        "JobService.CreateCustomJob",
+        "google.cloud.aiplatform.v1.JobService.CreateCustomJob",
+        "google.cloud.aiplatform.v1.JobService/CreateCustomJob",
+        "/google.cloud.aiplatform.v1.JobService/CreateCustomJob",
+    ],
+)
+def test_a_qualified_method_name_is_stored_short_and_fires(jobs: Any, emulator: Emulator, spelling: str) -> None:
+    """A rule naming the method as gRPC does (service-qualified, or the full path) fires like the short name."""
+    [rule] = emulator.add_fault(method=spelling, code="PERMISSION_DENIED")
+    assert rule["method"] == "CreateCustomJob"
+    with pytest.raises(exceptions.Forbidden):
+        jobs.create_custom_job(parent=PARENT, custom_job=custom_job())
+    assert emulator.jobs() == []

@@ -1,5 +1,4 @@
-"""IAM like Vertex: per-method permissions, actAs on the runtime service account, tokens, testIamPermissions;
-plus allocation quota and the request rate limit."""
+"""IAM like Vertex: per-method permissions, actAs on the runtime service account, tokens, testIamPermissions."""
 
 from __future__ import annotations
 
@@ -10,7 +9,6 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions
-from google.rpc import error_details_pb2
 
 from tests.emulator.jobs import PARENT, custom_job, pipeline_job
 from tests.fixtures.emulator import Emulator
@@ -165,49 +163,6 @@ def test_without_principals_test_iam_permissions_grants_everything(emulator: Emu
     asked = ["aiplatform.pipelineJobs.create", "iam.serviceAccounts.actAs"]
     path = "/v1/projects/demo-project:testIamPermissions"
     assert check_permissions(emulator, path, None, asked) == (200, {"permissions": asked})
-
-
-def test_a_job_over_the_gpu_quota_is_resource_exhausted_naming_the_metric(emulator: Emulator, transport: str) -> None:
-    """Allocation quota: Vertex's message names the quota metric and a QuotaFailure detail says more."""
-    emulator.configure(gpu_quota={"NVIDIA_TESLA_T4": 4})
-    jobs = emulator.job_client(transport)
-    pool: dict[str, Any] = {
-        "machine_spec": {
-            "machine_type": "n1-standard-8",
-            "accelerator_type": "NVIDIA_TESLA_T4",
-            "accelerator_count": 2,
-        },
-        "replica_count": 2,
-        "container_spec": {"image_uri": "img"},
-    }
-    jobs.create_custom_job(parent=PARENT, custom_job={**custom_job(), "job_spec": {"worker_pool_specs": [pool]}})
-    pool["replica_count"] = 3
-    with pytest.raises(exceptions.TooManyRequests) as caught:
-        jobs.create_custom_job(parent=PARENT, custom_job={**custom_job(), "job_spec": {"worker_pool_specs": [pool]}})
-    metric = "aiplatform.googleapis.com/custom_model_training_nvidia_t4_gpus"
-    assert f"The following quota metrics exceed quota limits: {metric}" in caught.value.message
-    kinds = [
-        type(d).__name__ if not isinstance(d, dict) else d["@type"].rsplit(".", 1)[1] for d in caught.value.details
-    ]
-    assert kinds == ["QuotaFailure"]
-    assert len(emulator.jobs()) == 1
-
-
-def test_over_the_rate_limit_calls_get_429_with_a_retry_delay(emulator: Emulator, transport: str) -> None:
-    """--rate-limit-per-minute N: the N+1st call within a minute is RESOURCE_EXHAUSTED with RetryInfo ≤ 60 s."""
-    emulator.configure(rate_limit_per_minute=3)
-    jobs = emulator.job_client(transport)
-    for _ in range(3):
-        list(jobs.list_custom_jobs(request={"parent": PARENT}))
-    with pytest.raises(exceptions.TooManyRequests, match="per minute") as caught:
-        list(jobs.list_custom_jobs(request={"parent": PARENT}))
-    delays = [
-        d.retry_delay.seconds if isinstance(d, error_details_pb2.RetryInfo) else float(d["retryDelay"].rstrip("s"))
-        for d in caught.value.details
-        if isinstance(d, error_details_pb2.RetryInfo) or (isinstance(d, dict) and "retryDelay" in d)
-    ]
-    assert len(delays) == 1
-    assert 0 < delays[0] <= 60
 
 
 def test_service_account_test_iam_permissions_counts_grants_on_that_account(emulator: Emulator) -> None:

@@ -9,9 +9,12 @@
      "rules": [{"filter": "labels.team=a", "outcome": "failed", "run_seconds": 3}],
      "faults": [...], "principals": [...], "gpu_quota": {"NVIDIA_TESLA_T4": 4},
      "buckets": {"demo-bucket": ["job-sa@p.iam.gserviceaccount.com"], "shared": ["*"]},
-     "rate_limit_per_minute": 600, "require_auth": false, "project_number": "123456789012"}
+     "rate_limit_per_minute": 600, "submission_limit_per_minute": 60, "rate_limit_retry_info": false,
+     "require_auth": false, "project_number": "123456789012"}
 
-Command-line options win over the file.
+Command-line options win over the file. The two request quotas model Vertex's, per project and region:
+``rate_limit_per_minute`` counts resource-management (CRUD) calls (get, list, cancel), ``submission_limit_per_minute``
+job submissions (creates); 0 turns one off.
 """
 
 from __future__ import annotations
@@ -103,6 +106,8 @@ class Settings:
     gpu_quota: dict[str, float] = field(default_factory=dict)
     buckets: dict[str, list[str]] = field(default_factory=dict)
     rate_limit_per_minute: int = 0
+    submission_limit_per_minute: int = 0
+    rate_limit_retry_info: bool = False
     require_auth: bool = False
     project_number: str = ""
     state_file: Path | None = None
@@ -120,6 +125,8 @@ _FILE_KEYS = {
     "gpu_quota",
     "buckets",
     "rate_limit_per_minute",
+    "submission_limit_per_minute",
+    "rate_limit_retry_info",
     "require_auth",
     "project_number",
 }
@@ -148,7 +155,24 @@ def build_parser() -> argparse.ArgumentParser:
     add("--config", type=Path, help="JSON file with defaults, rules, faults, principals, gpu_quota, ...")
     add("--state-file", type=Path, help="persist jobs and runtime config here (atomic writes); reloaded at start")
     add("--request-log", type=Path, help="append one JSON line per API request to this file")
-    add("--rate-limit-per-minute", type=int, help="answer RESOURCE_EXHAUSTED/429 + RetryInfo above N requests/min")
+    add(
+        "--rate-limit-per-minute",
+        type=int,
+        help="CRUD quota: above N get/list/cancel calls in a sliding minute per project and region, answer "
+        "RESOURCE_EXHAUSTED/429 (Vertex: 600)",
+    )
+    add(
+        "--submission-limit-per-minute",
+        type=int,
+        help="job submission quota: above N creates in a sliding minute per project and region, answer "
+        "RESOURCE_EXHAUSTED/429 (Vertex: 60)",
+    )
+    add(
+        "--rate-limit-retry-info",
+        action="store_true",
+        default=None,
+        help="add a RetryInfo (seconds until the window frees a slot) to rate-limit answers; Vertex documents none",
+    )
     add("--require-auth", action="store_true", default=None, help="a bearer token must be present (UNAUTHENTICATED)")
     add(
         "--gpu-quota",
@@ -190,6 +214,10 @@ def parse_args(argv: list[str]) -> Settings:
             raise ConfigError(msg) from exc
     if args.rate_limit_per_minute is not None:
         settings.rate_limit_per_minute = args.rate_limit_per_minute
+    if args.submission_limit_per_minute is not None:
+        settings.submission_limit_per_minute = args.submission_limit_per_minute
+    if args.rate_limit_retry_info:
+        settings.rate_limit_retry_info = True
     if args.require_auth:
         settings.require_auth = True
     if args.project_number:
@@ -224,6 +252,16 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     settings.principals = list(data.get("principals", []))
     settings.gpu_quota = {str(k).upper(): float(v) for k, v in data.get("gpu_quota", {}).items()}
     settings.buckets = data.get("buckets", {})
-    settings.rate_limit_per_minute = int(data.get("rate_limit_per_minute", 0))
+    settings.rate_limit_per_minute = data.get("rate_limit_per_minute", 0)
+    settings.submission_limit_per_minute = data.get("submission_limit_per_minute", 0)
+    settings.rate_limit_retry_info = data.get("rate_limit_retry_info", False)
     settings.require_auth = bool(data.get("require_auth", False))
     settings.project_number = str(data.get("project_number", ""))
+
+
+def check_limit(key: str, value: Any) -> int:
+    """A per-minute request limit: a whole number >= 0 (0: off); ConfigError naming ``key`` otherwise."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        msg = f"{key} must be a whole number >= 0 (0 turns it off), got {value!r}"
+        raise ConfigError(msg)
+    return value

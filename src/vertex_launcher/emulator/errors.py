@@ -6,6 +6,7 @@ Vertex API sends, so ``google.api_core`` maps them to the same exception classes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from google.protobuf import any_pb2, duration_pb2, json_format
@@ -81,12 +82,32 @@ def error_info(reason: str, **metadata: str) -> error_details_pb2.ErrorInfo:
     return error_details_pb2.ErrorInfo(reason=reason, domain="aiplatform.googleapis.com", metadata=metadata)
 
 
-def quota_failure(subject: str, metric: str, limit: float) -> error_details_pb2.QuotaFailure:
-    """A google.rpc.QuotaFailure naming the quota metric that is exceeded."""
-    violation = error_details_pb2.QuotaFailure.Violation(
-        subject=subject, description=f"{metric} exceeds its limit of {limit:g}"
-    )
-    return error_details_pb2.QuotaFailure(violations=[violation])
+@dataclass(frozen=True)
+class RateQuota:
+    """One of Vertex's per-minute request quotas (per project and region): its metric, names and default limit.
+
+    The display names and default limits are Vertex's documented ones; the metric and limit ids follow Google's
+    naming and are assumptions (Vertex does not publish them).
+    """
+
+    metric: str
+    display: str
+    limit_id: str
+    default_limit: int
+
+
+CRUD = RateQuota(
+    metric="aiplatform.googleapis.com/resource_management_requests",
+    display="Resource management (CRUD) requests",
+    limit_id="ResourceManagementRequestsPerMinutePerProjectPerRegion",
+    default_limit=600,
+)
+SUBMISSION = RateQuota(
+    metric="aiplatform.googleapis.com/job_submission_requests",
+    display="Job or long-running operation (LRO) submission requests",
+    limit_id="JobSubmissionRequestsPerMinutePerProjectPerRegion",
+    default_limit=60,
+)
 
 
 def invalid(message: str) -> ApiError:
@@ -94,22 +115,48 @@ def invalid(message: str) -> ApiError:
     return ApiError("INVALID_ARGUMENT", message)
 
 
-def rate_limited(project: str, retry_seconds: float) -> ApiError:
-    """RESOURCE_EXHAUSTED as a per-minute request rate limit answers it (RetryInfo + ErrorInfo)."""
+def rate_limited(quota: RateQuota, *, consumer: str, region: str, limit: int, retry_seconds: float | None) -> ApiError:
+    """RESOURCE_EXHAUSTED as Google's quota system answers a per-minute rate limit.
+
+    The message is Google's standard one (seen from Vertex for the CRUD quota); the details are an ErrorInfo
+    ``RATE_LIMIT_EXCEEDED`` with the quota metadata and a QuotaFailure naming the quota; a RetryInfo only when
+    ``retry_seconds`` is given, since Vertex documents none on these errors.
+    """
     message = (
-        "Quota exceeded for quota metric 'aiplatform.googleapis.com/resource_management_requests' and limit "
-        "'Resource management (CRUD) requests per minute per region' of service 'aiplatform.googleapis.com' "
-        f"for consumer 'project:{project}'."
+        f"Quota exceeded for quota metric '{quota.display}' and limit '{quota.display} per minute per region' "
+        f"of service 'aiplatform.googleapis.com' for consumer 'project_number:{consumer}'."
     )
-    return ApiError(
-        "RESOURCE_EXHAUSTED",
-        message,
-        [retry_info(retry_seconds), error_info("RATE_LIMIT_EXCEEDED", consumer=f"projects/{project}")],
+    metadata = {
+        "quota_metric": quota.metric,
+        "quota_limit": quota.limit_id,
+        "quota_limit_value": str(limit),
+        "quota_location": region,
+        "quota_unit": "1/min/{project}/{region}",
+        "consumer": f"projects/{consumer}",
+        "service": "aiplatform.googleapis.com",
+    }
+    violation = error_details_pb2.QuotaFailure.Violation(
+        subject=f"projects/{consumer}",
+        description=message,
+        api_service="aiplatform.googleapis.com",
+        quota_metric=quota.metric,
+        quota_id=quota.limit_id,
+        quota_dimensions={"region": region},
+        quota_value=limit,
     )
+    details: list[Message] = [
+        error_details_pb2.ErrorInfo(reason="RATE_LIMIT_EXCEEDED", domain="googleapis.com", metadata=metadata),
+        error_details_pb2.QuotaFailure(violations=[violation]),
+    ]
+    if retry_seconds is not None:
+        details.append(retry_info(retry_seconds))
+    return ApiError("RESOURCE_EXHAUSTED", message, details)
 
 
-def allocation_quota_exceeded(subject: str, metric: str, limit: float) -> ApiError:
-    """RESOURCE_EXHAUSTED as an allocation quota (e.g. GPUs) answers it: the message names the metric."""
+def allocation_quota_exceeded(metric: str) -> ApiError:
+    """RESOURCE_EXHAUSTED as Vertex answers an allocation quota (e.g. GPUs): the message names the metric.
+
+    Exactly the public shape (HTTP 429, this message, no details): only the metric tells it from a rate limit.
+    """
     full = metric if "/" in metric else f"aiplatform.googleapis.com/{metric}"
-    message = f"The following quota metrics exceed quota limits: {full}"
-    return ApiError("RESOURCE_EXHAUSTED", message, [quota_failure(subject, full, limit)])
+    return ApiError("RESOURCE_EXHAUSTED", f"The following quota metrics exceed quota limits: {full}")

@@ -1,6 +1,7 @@
 """The transport-neutral Vertex job API: one ``Api.handle`` per request, shared by gRPC and REST.
 
-Per request, in order: authenticate the bearer token, the per-minute rate limit, fault rules (delay, error
+Per request, in order: authenticate the bearer token, the per-minute request quota the method counts against
+(job submission for creates, CRUD otherwise; a sliding window per project and region), fault rules (delay, error
 before or after the operation), IAM permission, the operation on the ``JobStore``, persistence, one request-log
 entry. Also the control operations behind ``/_emulator/`` (``control`` module) and testIamPermissions.
 Everything that touches state runs under one lock; injected delays sleep outside it.
@@ -22,8 +23,8 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
 from vertex_launcher.emulator import filters, persist, pipeline_run, validation
-from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Settings
-from vertex_launcher.emulator.errors import ApiError, invalid, rate_limited
+from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Settings, check_limit
+from vertex_launcher.emulator.errors import CRUD, SUBMISSION, ApiError, RateQuota, invalid, rate_limited
 from vertex_launcher.emulator.faults import FaultRule, FaultSet
 from vertex_launcher.emulator.iam import Iam, Principal
 from vertex_launcher.emulator.lifecycle import OUTCOMES, SimClock, Timeline
@@ -75,6 +76,8 @@ METHODS: dict[str, Method] = {
         Method(PIPELINE_SERVICE, "CancelPipelineJob", PIPELINE, "cancel", _PS.CancelPipelineJobRequest, None),
     )
 }
+#: Method name → its gRPC service, for fault rules (which may name a method either way).
+SERVED = {method.name: method.service for method in METHODS.values()}
 
 
 class Api:
@@ -87,13 +90,16 @@ class Api:
         self.store = JobStore(self.clock, seed=settings.seed)
         self.defaults = Defaults(**asdict(settings.defaults))
         self.rules: list[JobRule] = []
-        self.faults = FaultSet()
+        self.faults = FaultSet(SERVED)
         self.iam = Iam(require_auth=settings.require_auth)
         self.gpu_quota: dict[str, float] = {}
         self.buckets: dict[str, list[str]] = {}
         self.rate_limit_per_minute = 0
+        self.submission_limit_per_minute = 0
+        self.rate_limit_retry_info = False
         self.requests: list[dict[str, Any]] = []
-        self._window: collections.deque[float] = collections.deque()
+        #: Accepted calls' monotonic times per (quota metric, project, region), for the sliding minute.
+        self._windows: dict[tuple[str, str, str], collections.deque[float]] = {}
         self._apply_runtime(self._startup_runtime())
         if settings.state_file is not None and settings.state_file.exists():
             self._load(settings.state_file)
@@ -111,6 +117,8 @@ class Api:
             "gpu_quota": s.gpu_quota,
             "buckets": s.buckets,
             "rate_limit_per_minute": s.rate_limit_per_minute,
+            "submission_limit_per_minute": s.submission_limit_per_minute,
+            "rate_limit_retry_info": s.rate_limit_retry_info,
             "require_auth": s.require_auth,
         }
 
@@ -125,6 +133,8 @@ class Api:
             "gpu_quota": self.gpu_quota,
             "buckets": self.buckets,
             "rate_limit_per_minute": self.rate_limit_per_minute,
+            "submission_limit_per_minute": self.submission_limit_per_minute,
+            "rate_limit_retry_info": self.rate_limit_retry_info,
             "require_auth": self.iam.require_auth,
         }
 
@@ -135,7 +145,7 @@ class Api:
         rules = [JobRule.from_json(item) for item in data.get("rules", [])]
         for rule in rules:
             _compile_rule(rule)
-        faults = FaultSet()
+        faults = FaultSet(SERVED)
         try:
             faults.load_json(list(data.get("faults", [])))
             iam = Iam(require_auth=bool(data.get("require_auth", False)))
@@ -147,22 +157,39 @@ class Api:
         if scale <= 0:
             msg = f"time_scale must be > 0, got {scale}"
             raise ConfigError(msg)
+        crud = check_limit("rate_limit_per_minute", data.get("rate_limit_per_minute", 0))
+        submissions = check_limit("submission_limit_per_minute", data.get("submission_limit_per_minute", 0))
+        retry_info = data.get("rate_limit_retry_info", False)
+        if not isinstance(retry_info, bool):
+            msg = f"rate_limit_retry_info must be true or false, got {retry_info!r}"
+            raise ConfigError(msg)
         self.defaults, self.rules, self.faults, self.iam = defaults, rules, faults, iam
         self.gpu_quota = {str(k).upper(): float(v) for k, v in data.get("gpu_quota", {}).items()}
         self.buckets = buckets
-        self.rate_limit_per_minute = int(data.get("rate_limit_per_minute", 0))
+        self.rate_limit_per_minute, self.submission_limit_per_minute = crud, submissions
+        self.rate_limit_retry_info = retry_info
         if scale != self.clock.scale:
             self.clock.set_scale(scale)
 
     def configure(self, data: dict[str, Any]) -> dict[str, Any]:
         """``POST /_emulator/config``: change some settings; the others keep their value.
 
-        Keys: the Defaults fields, time_scale, rules, gpu_quota, buckets, rate_limit_per_minute, require_auth.
+        Keys: the Defaults fields, time_scale, rules, gpu_quota, buckets, rate_limit_per_minute,
+        submission_limit_per_minute, rate_limit_retry_info, require_auth.
         """
         with self.lock:
             current = self.runtime()
             lifecycle_keys = set(current["defaults"])
-            other = {"time_scale", "rules", "gpu_quota", "buckets", "rate_limit_per_minute", "require_auth"}
+            other = {
+                "time_scale",
+                "rules",
+                "gpu_quota",
+                "buckets",
+                "rate_limit_per_minute",
+                "submission_limit_per_minute",
+                "rate_limit_retry_info",
+                "require_auth",
+            }
             unknown = sorted(set(data) - lifecycle_keys - other)
             if unknown:
                 msg = f"unknown config key(s) {unknown}; known: {sorted(lifecycle_keys | other)}"
@@ -200,7 +227,7 @@ class Api:
         with self.lock:
             self.store.clear()
             self.requests.clear()
-            self._window.clear()
+            self._windows.clear()
             # Re-anchor simulated time so timestamps of new jobs read as real time again.
             self.clock.wall_origin = time.time() - self.clock.now()
             self._apply_runtime(self._startup_runtime())
@@ -296,39 +323,51 @@ class Api:
         with self.lock:
             principal = self.iam.authenticate(token)
             entry["principal"] = principal.email if principal else None
-            self._rate_limit(entry["resource"])
+            self._rate_limit(method, entry["resource"])
             rule = self.faults.fire(method.name, transport)
             if rule is not None:
                 self.save()
         if rule is not None:
             entry["fault"] = True
         if rule is not None and not rule.apply_first:
-            self._inject(rule, entry["resource"])
+            self._inject(rule, method, entry["resource"])
         with self.lock:
             response = self._operate(method, request, principal)
         if rule is not None and rule.apply_first:
-            self._inject(rule, entry["resource"])
+            self._inject(rule, method, entry["resource"])
         return response
 
-    @staticmethod
-    def _inject(rule: FaultRule, resource: str) -> None:
+    def _inject(self, rule: FaultRule, method: Method, resource: str) -> None:
         """Stall for the rule's delay (outside the lock), then answer its error if it has one."""
         if rule.delay_seconds:
             time.sleep(rule.delay_seconds)
-        error = rule.error(_project_of(resource))
+        project, region = self._scope(resource)
+        error = rule.error(quota=_quota_of(method), consumer=project, region=region)
         if error is not None:
             raise error
 
-    def _rate_limit(self, resource: str) -> None:
-        limit = self.rate_limit_per_minute
+    def _rate_limit(self, method: Method, resource: str) -> None:
+        """Count the call against its quota's sliding minute; RESOURCE_EXHAUSTED (not counted) when it is full."""
+        quota = _quota_of(method)
+        limit = self.submission_limit_per_minute if quota is SUBMISSION else self.rate_limit_per_minute
         if limit <= 0:
             return
+        project, region = self._scope(resource)
+        window = self._windows.setdefault((quota.metric, project, region), collections.deque())
         now = time.monotonic()
-        while self._window and now - self._window[0] >= 60.0:
-            self._window.popleft()
-        if len(self._window) >= limit:
-            raise rate_limited(_project_of(resource), max(0.1, 60.0 - (now - self._window[0])))
-        self._window.append(now)
+        while window and now - window[0] >= 60.0:
+            window.popleft()
+        if len(window) >= limit:
+            retry = max(0.1, 60.0 - (now - window[0])) if self.rate_limit_retry_info else None
+            raise rate_limited(quota, consumer=project, region=region, limit=limit, retry_seconds=retry)
+        window.append(now)
+
+    def _scope(self, resource: str) -> tuple[str, str]:
+        """(project, region) of a resource name or parent, the project as jobs are stored (number if configured)."""
+        parts = self._normalize(resource).split("/")
+        project = parts[1] if len(parts) > 1 and parts[0] == "projects" else "unknown"
+        region = parts[3] if len(parts) > 3 and parts[2] == "locations" else "global"
+        return project, region
 
     def _operate(self, method: Method, request: Any, principal: Principal | None) -> Message:
         kind = method.kind
@@ -376,7 +415,7 @@ class Api:
         if kind is CUSTOM:
             validation.validate_custom_job(job)
             self.iam.authorize_act_as(principal, job.job_spec.service_account)
-            validation.check_gpu_quota(job, self.gpu_quota, parent)
+            validation.check_gpu_quota(job, self.gpu_quota)
         else:
             job_id = request.pipeline_job_id
             job.ClearField("job_detail")
@@ -504,9 +543,9 @@ def _resource_of(request: Any) -> str:
     return ""
 
 
-def _project_of(resource: str) -> str:
-    parts = resource.split("/")
-    return parts[1] if len(parts) > 1 and parts[0] == "projects" else "unknown"
+def _quota_of(method: Method) -> RateQuota:
+    """The request quota a call counts against: creates are job submissions, the rest CRUD."""
+    return SUBMISSION if method.verb == "create" else CRUD
 
 
 def _pipeline_display_name(job: Any) -> str:

@@ -171,7 +171,7 @@ def gpu_metric(accelerator_type: str) -> str:
     return f"custom_model_training_{accelerator_type.lower().replace('tesla_', '')}_gpus"
 
 
-def check_gpu_quota(job: Any, quota: dict[str, float], subject: str) -> None:
+def check_gpu_quota(job: Any, quota: dict[str, float]) -> None:
     """RESOURCE_EXHAUSTED if the CustomJob asks for more accelerators of one type than the quota allows."""
     if not quota:
         return
@@ -190,4 +190,4 @@ def check_gpu_quota(job: Any, quota: dict[str, float], subject: str) -> None:
     for name, count in sorted(wanted.items()):
         limit = quota.get(name.upper())
         if limit is not None and count > limit:
-            raise allocation_quota_exceeded(subject, gpu_metric(name), limit)
+            raise allocation_quota_exceeded(gpu_metric(name))
