@@ -22,6 +22,7 @@ from vertex_launcher import cli
 from vertex_launcher.clock import SystemClock
 from vertex_launcher.errors import ConfigError, LauncherError
 from vertex_launcher.logs import LogPipeline, configure_logging, log_run_finished, monitored_resource
+from vertex_launcher.outputs import write_outputs
 from vertex_launcher.poll import PollSchedule
 from vertex_launcher.result import ExitCode, Outcome, RunResult, write_termination_message
 from vertex_launcher.settings import PREFIX, Settings, load_settings
@@ -225,6 +226,9 @@ def _finish(result: RunResult, settings: Settings | None, *, duration: float) ->
         write_termination_message(settings.termination_message_path if settings else None, record)
     except OSError as exc:
         print(f"vertex-launcher: cannot write the termination message: {exc}", file=sys.stderr)
+    outputs = settings.outputs_dir if settings else os.environ.get(f"{PREFIX}OUTPUTS_DIR", "").strip()
+    if outputs:  # also after a configuration error, before Settings existed: read raw, as LOG_FORMAT is
+        write_outputs(outputs, record)
 
 
 if __name__ == "__main__":
