@@ -95,7 +95,7 @@ def build_request(settings: Settings, run: Run, *, project: str | None, load_tem
     """The create request of this run. Raises ConfigError for anything wrong in the inputs."""
     parent = f"projects/{project or PROJECT_PLACEHOLDER}/locations/{settings.region}"
     labels = {
-        **settings.labels,
+        **{key: label_value(value) for key, value in settings.labels.items()},
         RUN_LABEL: label_value(run.key),
         SCHEDULE_LABEL: label_value(run.schedule),
     }
