@@ -407,3 +407,11 @@ def test_the_cronworkflow_step_names_its_job_after_the_scheduled_slot(
     job = fast.job_client().get_custom_job(name=result.outputs["job"])
     assert job.display_name == "nightly-training-20260131"
     assert list(job.job_spec.worker_pool_specs[0].container_spec.args)[:2] == ["--day", "2026-01-31"]
+
+
+def test_docs_argo_md_names_every_input_and_output_of_the_step(launch: Doc) -> None:
+    """docs/argo.md's tables cannot drift from the template: each input and output appears there as `name`."""
+    docs = (REPO / "docs" / "argo.md").read_text(encoding="utf-8")
+    names = [p["name"] for p in launch["inputs"]["parameters"]] + [p["name"] for p in launch["outputs"]["parameters"]]
+    assert [name for name in names if f"| `{name}` |" not in docs] == []
+    assert "{{workflow.uid}}.{{node.name}}" in docs
