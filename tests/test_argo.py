@@ -87,6 +87,7 @@ def test_every_object_matches_argos_schema_or_the_kubernetes_schemas(docs: tuple
     kinds = {doc["kind"] for doc in docs}
     assert {"WorkflowTemplate", "CronWorkflow", "ServiceAccount", "Role", "RoleBinding", "Secret"} <= kinds
     assert schema_problems(docs) == []
+    assert "{{=" not in json.dumps(docs)  # expression tags: tests/argo.py substitutes simple tags only
 
 
 @pytest.mark.parametrize(

@@ -31,7 +31,7 @@ RESULT_FILE = "result.json"
 def output_files(record: Mapping[str, Any]) -> dict[str, str]:
     """File name → content: each field as plain text (null → empty), then the whole record as JSON."""
     files = {name: _text(record.get(name)) for name in FIELDS}
-    files[RESULT_FILE] = json.dumps(record, separators=(",", ":"), sort_keys=True, default=str)
+    files[RESULT_FILE] = json.dumps(record, separators=(",", ":"), default=str)
     return files
 
 
