@@ -158,6 +158,13 @@ def test_a_spec_file_with_an_unknown_field_is_a_config_error_naming_it(tmp_path:
         custom_request(image_uri=None, spec_file=str(spec))
 
 
+def test_label_values_from_labels_are_sanitised_too() -> None:
+    """LABELS values such as an Argo node name (dots, brackets, uppercase) reach Vertex as valid label values."""
+    body = custom_request(labels={"argo-node": "ML-Pipeline-x7k2p[0].Preprocess", "team": "ml"})["customJob"]
+    labels = body["labels"]  # type: ignore[index]
+    assert (labels["argo-node"], labels["team"]) == ("ml-pipeline-x7k2p-0--preprocess", "ml")
+
+
 def test_label_values_are_sanitised_to_vertex_rules() -> None:
     """Uppercase, dots and long values become valid label values (≤ 63 chars, stable)."""
     assert label_value("Team.ML/Nightly") == "team-ml-nightly"

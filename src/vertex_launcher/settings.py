@@ -164,6 +164,12 @@ class Settings(BaseSettings):
     termination_message_path: Path | None = Field(
         default=None, description="Where the result JSON goes; default /dev/termination-log when writable."
     )
+    outputs_dir: Path | None = Field(
+        default=None,
+        description="Directory that gets one file per result field (outcome, job, state, exit_code, console_url; "
+        "empty for null) and result.json on every run, for Argo output parameters or Tekton results; unset or "
+        "empty: no files.",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -191,6 +197,11 @@ class Settings(BaseSettings):
     @classmethod
     def _title(cls, value: object) -> object:
         return value.strip().capitalize() if isinstance(value, str) else value
+
+    @field_validator("outputs_dir", mode="before")
+    @classmethod
+    def _blank_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("region")
     @classmethod

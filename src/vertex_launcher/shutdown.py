@@ -19,8 +19,9 @@ from typing import Any
 from vertex_launcher.clock import SystemClock
 from vertex_launcher.jobs import JobKind, console_url
 from vertex_launcher.logs import LogPipeline, log_run_finished
+from vertex_launcher.outputs import write_outputs
 from vertex_launcher.result import ExitCode, Outcome, RunResult, write_termination_message
-from vertex_launcher.settings import Settings
+from vertex_launcher.settings import PREFIX, Settings
 
 #: After the cancel grace, how long the run may still take to write its result before the watchdog does it.
 EXIT_MARGIN_SECONDS = 5.0
@@ -50,7 +51,10 @@ class Finisher:
         self.job = job
 
     def finish(self, result: RunResult) -> bool:
-        """Log ``result`` as the last record, write the termination message, close the sink; False if already done."""
+        """Log ``result`` as the last record, write the termination message and OUTPUTS_DIR, close the sink.
+
+        False if a result was already written.
+        """
         with self._lock:
             if self.done.is_set():
                 return False
@@ -63,6 +67,11 @@ class Finisher:
                     write_termination_message(path, record)
                 except OSError as exc:
                     print(f"vertex-launcher: cannot write the termination message: {exc}", file=sys.stderr)
+                # Also after a configuration error, before Settings existed: read raw, as LOG_FORMAT is.
+                raw = os.environ.get(f"{PREFIX}OUTPUTS_DIR", "").strip()
+                outputs = self.settings.outputs_dir if self.settings else (raw or None)
+                if outputs:
+                    write_outputs(outputs, record)
             finally:
                 self.done.set()
                 self.logs.close()

@@ -149,7 +149,8 @@ def _labels(settings: Settings, run: Run, from_file: dict[str, Any]) -> dict[str
                 "in the spec file"
             )
             raise ConfigError(msg)
-    return {**from_file, **settings.labels, **ours}
+    # LABELS values are sanitised like ours (Vertex rejects upper case, dots...); keys were checked by Settings.
+    return {**from_file, **{key: label_value(value) for key, value in settings.labels.items()}, **ours}
 
 
 def _display_name(settings: Settings, run: Run, from_file: Any) -> str:
