@@ -26,6 +26,7 @@ from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Sett
 from vertex_launcher.emulator.errors import ApiError, invalid, rate_limited
 from vertex_launcher.emulator.faults import FaultRule, FaultSet
 from vertex_launcher.emulator.iam import Iam, Principal
+from vertex_launcher.emulator.joblogs import LogSimulation
 from vertex_launcher.emulator.lifecycle import OUTCOMES, SimClock, Timeline
 from vertex_launcher.emulator.resources import CUSTOM, PIPELINE, Kind, split_parent
 from vertex_launcher.emulator.store import JobRecord, JobStore, now_rfc3339
@@ -93,6 +94,7 @@ class Api:
         self.rate_limit_per_minute = 0
         self.requests: list[dict[str, Any]] = []
         self._window: collections.deque[float] = collections.deque()
+        self.logs = LogSimulation()
         self._apply_runtime(self._startup_runtime())
         if settings.state_file is not None and settings.state_file.exists():
             self._load(settings.state_file)
@@ -196,6 +198,7 @@ class Api:
             self.store.clear()
             self.requests.clear()
             self._window.clear()
+            self.logs.reset()
             # Re-anchor simulated time so timestamps of new jobs read as real time again.
             self.clock.wall_origin = time.time() - self.clock.now()
             self._apply_runtime(self._startup_runtime())
