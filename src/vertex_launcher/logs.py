@@ -62,6 +62,9 @@ RESERVED_FIELDS = frozenset(
         "logging.googleapis.com/trace_sampled",
     }
 )
+#: The field that marks a record as a line of the Vertex job's own log (``logstream``), not the launcher's.
+VERTEX_LOG_KEY = "vertex_log"
+_NOT_FOR_HUMANS = frozenset({"stack_trace", VERTEX_LOG_KEY})
 #: Prefix of every line the sink writes to stderr.
 SINK_ERROR_PREFIX = "vertex-launcher: LOG_SINK=cloud-logging:"
 
@@ -206,11 +209,14 @@ class _RenderConsole:
         self._renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False, pad_event_to=40)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
-        fields = {k: v for k, v in event_dict.items() if k not in RESERVED_FIELDS and k != "stack_trace"}
+        fields = {k: v for k, v in event_dict.items() if k not in RESERVED_FIELDS and k not in _NOT_FOR_HUMANS}
+        event = event_dict["message"]
+        if isinstance(vertex_log := event_dict.get(VERTEX_LOG_KEY), Mapping):  # a line of the job: say whose
+            event = f"[{vertex_log.get('pipeline_task') or vertex_log.get('task') or 'job'}] {event}"
         human: EventDict = {
             "timestamp": event_dict["time"],
             "level": str(event_dict["severity"]).lower(),
-            "event": event_dict["message"],
+            "event": event,
             **fields,
         }
         if "stack_trace" in event_dict:
@@ -441,6 +447,8 @@ class LogPipeline:
         self._closed = False
         self.stdlib_handler: logging.Handler | None = None
         self.google_propagate = True
+        self._stream: TextIO | None = None
+        self._renderer: Processor = _render_json
 
     @property
     def labels(self) -> dict[str, str]:
@@ -515,6 +523,18 @@ class LogPipeline:
         except Exception as exc:  # close runs on exit paths: never make them worse
             _warn(f"error while closing: {type(exc).__name__}")
 
+    def write_external(self, record: Mapping[str, Any]) -> None:
+        """Print a record that is not the launcher's own: a line of the Vertex job's log (``logstream``).
+
+        ``record`` holds ``severity``, ``time``, ``message`` and its own fields; the labels of every record are
+        added, it is redacted like every record, rendered in ``LOG_FORMAT``, and written by the same writer and
+        under the same lock as structlog's lines (one ``write`` per line: never interleaved). It is not sent to
+        the Logging API sink: the job's entries are in Cloud Logging already. Safe from any thread.
+        """
+        shaped = {**record, LABELS_KEY: self.labels}
+        line = self._renderer(None, "msg", redact(jsonable(shaped)))
+        structlog.WriteLogger(self._stream or sys.stdout).msg(str(line))
+
     def take_buffer(self) -> list[Mapping[str, Any]]:
         """Remove and return the records kept for a sink that was never attached."""
         with self._lock:
@@ -578,6 +598,7 @@ def configure_logging(
         _Capture(pipeline),
         renderer,
     ]
+    pipeline._stream, pipeline._renderer = stream, renderer
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(threshold),

@@ -70,7 +70,7 @@ def _grpc_client(emulator: Emulator, token: str | None = None) -> LoggingService
     return LoggingServiceV2Client(transport=LoggingServiceV2GrpcTransport(channel=channel))
 
 
-def _rest_client(emulator: Emulator) -> cloud_logging.Client:
+def _rest_client(emulator: Emulator) -> Any:
     return cloud_logging.Client(
         project=PROJECT,
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
@@ -124,7 +124,7 @@ def test_entries_become_readable_only_after_their_ingestion_delay(emulator: Emul
     emulator.configure(time_scale=20, run_seconds=30)
     emulator.control("POST", "logs", {"lines_per_minute": 600, "ingestion_delay_seconds": 20})
     name = _ended_custom_job(emulator)
-    entries = list(
+    entries: list[Any] = list(
         _grpc_client(emulator).list_log_entries(
             request={"resource_names": [f"projects/{PROJECT}"], "filter": _job_filter(name)}
         )
@@ -132,7 +132,7 @@ def test_entries_become_readable_only_after_their_ingestion_delay(emulator: Emul
     delays = [(e.receive_timestamp - e.timestamp).total_seconds() for e in entries]
     assert min(delays) >= 0
     assert max(delays) <= 20
-    received = [entry.receive_timestamp for entry in entries]
+    received: list[Any] = [entry.receive_timestamp for entry in entries]
     assert received != sorted(received)  # ingestion reorders: timestamp order is not arrival order
 
 
@@ -219,6 +219,7 @@ def test_bad_requests_are_invalid_arguments(fast: Emulator) -> None:
     """An unparseable filter, a page size over 1000, an unknown order, no resource names: INVALID_ARGUMENT."""
     client = _grpc_client(fast)
     base = {"resource_names": [f"projects/{PROJECT}"]}
+    bad: dict[str, Any]
     for bad in (
         {**base, "filter": 'resource.type="ml_job" AND ('},
         {**base, "filter": "hello"},
