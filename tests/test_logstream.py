@@ -75,24 +75,23 @@ def test_the_newest_entry_read_is_the_clock_when_the_server_runs_ahead() -> None
     assert [e.insert_id for e in window.ready(T0)] == ["a"]
 
 
-def test_a_complete_read_moves_every_floor_to_the_newest_entry_known_when_it_began_minus_lag() -> None:
-    """After the last page: floors = (newest when the read began) - lag; ids older than that are forgotten.
+def test_a_complete_read_moves_every_floor_to_when_it_began_minus_lag() -> None:
+    """After the last page: floors = (the read's start: clock, or newest entry if later) - lag; older ids forgotten.
 
-    A read that pages for a while passes entries that arrive meanwhile behind its page token; they are at most
-    `lag` older than the newest entry known when it began, so the next read, from that floor, finds them.
+    A read that pages for a while passes entries that arrive meanwhile behind its page token; an entry at most
+    `lag` late that is older than (start - lag) was readable when the read began, so this read found it.
     """
     window = EntryWindow(lag=10)
     window.add_clause("A", T0)
-    window.query()
+    window.query(None)
     window.accept(entry(1, "old"))
     window.read_complete()
     assert window.floors == {"A": T0}  # nothing was known when the first read began
-    window.query()
-    window.accept(entry(30, "new"))
+    window.query(T0 + timedelta(seconds=60))
     window.accept(entry(90, "newer"))
     window.read_complete()
-    assert window.floors == {"A": T0}  # 1 s - lag: below the start
-    window.query()
+    assert window.floors == {"A": T0 + timedelta(seconds=50)}
+    window.query(T0 + timedelta(seconds=60))  # the server runs ahead of this clock: the newest entry counts
     window.read_complete()
     assert window.floors == {"A": T0 + timedelta(seconds=80)}
     assert window.accept(entry(1, "old"))  # forgotten: below every floor, never asked for again
@@ -114,17 +113,18 @@ def test_the_query_gives_each_clause_its_own_lower_bound() -> None:
 
 
 def test_each_refusal_doubles_the_pause_up_to_the_maximum_and_successes_bring_it_back_slowly() -> None:
-    """429 → ×2 (never below RetryInfo), capped at 300 s; each success ×0.75 down to the base."""
+    """429 → ×2 (never below RetryInfo), capped at 120 s; each success ×0.75 down to the base."""
     pacer = ReadPacer(base=15, jitter=0)
     rng = random.Random(1)
-    assert [pacer.refused(rng) for _ in range(6)] == [30, 60, 120, 240, 300, 300]
-    assert pacer.refusals == 6
-    assert pacer.succeeded(rng) == 225
+    assert [pacer.refused(rng) for _ in range(5)] == [30, 60, 120, 120, 120]
+    assert pacer.refusals == 5
+    assert pacer.succeeded(rng) == 90
     assert pacer.refusals == 0
     for _ in range(20):
         pacer.succeeded(rng)
     assert pacer.interval == 15
-    assert pacer.refused(rng, retry_after=100) == 100
+    assert pacer.refused(rng, retry_after=600) == 600  # RetryInfo wins; the doubling goes on from 15 s
+    assert pacer.interval == 30
 
 
 def test_the_line_budget_allows_a_minute_of_lines_at_once_then_the_rate() -> None:

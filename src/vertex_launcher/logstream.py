@@ -10,13 +10,14 @@ How entries are read (``entries.list``, one reader thread, every entry once and 
 - one filter for everything the run's job writes: a CustomJob's ``ml_job`` entries; a PipelineJob's own entries
   and those of each task's CustomJob, added as the watcher's snapshots name them (``JobView.task_jobs``);
 - a read asks for ``timestamp >= floor`` in ascending order, page by page (``MAX_PAGES_PER_POLL`` pages, the rest
-  continues at the next poll through the page token); after a complete read ``floor`` moves to the newest
-  timestamp known when that read began, minus ``lag``: entries that reach Logging up to ``lag`` seconds late are
-  read on a later pass, and their ``insertId`` (kept while inside that window) makes sure each is printed once;
+  continues at the next poll through the page token); after a complete read ``floor`` moves to the time that read
+  began, minus ``lag`` (the pod's clock is taken to be NTP-close to Google's): entries that reach Logging up to
+  ``lag`` seconds late are read on a later pass, and their ``insertId`` (kept while inside that window) makes sure
+  each is printed once;
 - entries are held until they are ``lag`` seconds older than the newest entry or the clock, then printed in
   (timestamp, insertId) order; an entry later than that is printed when it arrives;
 - the pause between reads adapts (``ReadPacer``): ``poll`` seconds while reads succeed; each refusal (429, or an
-  outage) doubles it up to 300 s; three refusals in a row: one warning, streaming paused (reads continue at the
+  outage) doubles it up to 120 s; three refusals in a row: one warning, streaming paused (reads continue at the
   backed-off pace; a success says it resumed). PERMISSION_DENIED: one warning naming ``logging.logEntries.list``,
   streaming off. Nothing here ever changes the run's outcome or exit code;
 - at most ``max_lines_per_minute`` lines are printed (a token bucket); the rest are counted as dropped;
@@ -48,8 +49,10 @@ log = structlog.get_logger(__name__)
 
 READ_PERMISSION = "logging.logEntries.list"
 PAGE_SIZE = 1000
-MAX_PAGES_PER_POLL = 5
-MAX_POLL_SECONDS = 300.0
+MAX_PAGES_PER_POLL = 10
+#: Longest pause between reads after refusals: a longer one starves a launcher when many share one project's
+#: quota (``make bench``, phase logstream).
+MAX_POLL_SECONDS = 120.0
 #: Refusals in a row after which streaming is reported paused.
 PAUSE_AFTER_REFUSALS = 3
 #: Entries timestamped up to this long after the job's end_time are still waited for (the service's last lines);
@@ -137,8 +140,9 @@ def _parse_time(text: str | None) -> datetime | None:
 class ReadPacer:
     """The pause before the next read: ``base`` while reads succeed; doubled per refusal up to ``maximum``.
 
-    A success after refusals brings the pause back down by ``recovery`` per read (not at once), so a fleet of
-    launchers that shares one project's read quota settles near the rate the quota allows instead of oscillating.
+    Never shorter than the server's RetryInfo (Cloud Logging sends none). A success after refusals brings the
+    pause back down by ``recovery`` per read (not at once), so a fleet of launchers that shares one project's read
+    quota settles near the rate the quota allows instead of oscillating.
     """
 
     base: float
@@ -160,8 +164,8 @@ class ReadPacer:
     def refused(self, rng: random.Random, retry_after: float | None = None) -> float:
         """A read was refused (429/outage): the (longer) pause before trying again."""
         self.refusals += 1
-        self.interval = min(self.maximum, max(self.interval * 2.0, retry_after or 0.0))
-        return self._jittered(rng)
+        self.interval = min(self.maximum, self.interval * 2.0)
+        return max(self._jittered(rng), retry_after or 0.0)
 
     def _jittered(self, rng: random.Random) -> float:
         return self.interval * (1.0 - self.jitter * rng.random())
@@ -193,8 +197,9 @@ class EntryWindow:
 
     ``floors`` maps each filter clause to the lowest timestamp still to be read for it. A read (``query``, its pages
     through ``accept``, ``read_complete``) may take a while and pages past entries that arrive meanwhile, so the
-    floors move up only to the newest timestamp known when the read *began*, minus ``lag``: an entry that arrives
-    at most ``lag`` late was readable then, so the read found it. ``accept`` takes one entry (False: seen before);
+    floors move up only to the time the read *began* (the clock then, or the newest timestamp known if the server
+    runs ahead of the clock), minus ``lag``: an entry that arrives at most ``lag`` late and is older than that was
+    readable when the read began, so the read found it. ``accept`` takes one entry (False: seen before);
     ``ready`` returns the held entries that are ``lag`` older than the newest timestamp read or the clock, in
     order. Pure: no clock, no I/O.
     """
@@ -215,9 +220,10 @@ class EntryWindow:
         self.floors[clause] = since
         return True
 
-    def query(self) -> str:
-        """Begin a read: its filter, each group of clauses with its own lower bound."""
-        self._newest_at_read_start = self.newest
+    def query(self, now: datetime | None = None) -> str:
+        """Begin a read at ``now``: its filter, each group of clauses with its own lower bound."""
+        known = [moment for moment in (self.newest, now) if moment is not None]
+        self._newest_at_read_start = max(known) if known else None
         groups: dict[datetime, list[str]] = {}
         for clause, floor in self.floors.items():
             groups.setdefault(floor, []).append(clause)
@@ -273,7 +279,7 @@ class EntryWindow:
 class StreamPolicy:
     """The STREAM_LOGS_* settings."""
 
-    poll: float = 15.0
+    poll: float = 30.0
     lag: float = 10.0
     drain: float = 30.0
     max_lines_per_minute: int = 1000
@@ -476,14 +482,15 @@ class LogStreamer:
             if self._drain_deadline is not None:
                 if self._drain_finished():
                     return
-                wait = min(wait, DRAIN_POLL_SECONDS)
+                if self._pacer.refusals == 0:  # draining: read again soon, unless Logging is refusing reads
+                    wait = min(wait, DRAIN_POLL_SECONDS)
 
     def _poll(self) -> float:
         """Read up to MAX_PAGES_PER_POLL pages; the pause before the next read."""
         assert self._source is not None
         with self._lock:
             if not self._page_token:
-                self._query = self._window.query()
+                self._query = self._window.query(self._clock.now())
             query, token = self._query, self._page_token
         for _ in range(MAX_PAGES_PER_POLL):
             try:

@@ -148,7 +148,7 @@ class Settings(BaseSettings):
         "(needs logging.logEntries.list; never changes the outcome).",
     )
     stream_logs_poll_seconds: PositiveSeconds = Field(
-        default=15.0, description="Pause between reads of the job's entries; each refusal (429) doubles it, to 300 s."
+        default=30.0, description="Pause between reads of the job's entries; each refusal (429) doubles it, to 120 s."
     )
     stream_logs_lag_seconds: float = Field(
         default=10.0,
