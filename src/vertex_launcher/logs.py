@@ -212,7 +212,8 @@ class _RenderConsole:
         fields = {k: v for k, v in event_dict.items() if k not in RESERVED_FIELDS and k not in _NOT_FOR_HUMANS}
         event = event_dict["message"]
         if isinstance(vertex_log := event_dict.get(VERTEX_LOG_KEY), Mapping):  # a line of the job: say whose
-            event = f"[{vertex_log.get('pipeline_task') or vertex_log.get('task') or 'job'}] {event}"
+            pipeline = "pipeline" if "PipelineJob" in str(vertex_log.get("resource_type")) else "job"
+            event = f"[{vertex_log.get('pipeline_task') or vertex_log.get('task') or pipeline}] {event}"
         human: EventDict = {
             "timestamp": event_dict["time"],
             "level": str(event_dict["severity"]).lower(),
