@@ -2,7 +2,8 @@
 
 Called by the composition root only: ``configure_logging`` first thing, ``LogPipeline.bind_labels`` when the run
 learns its job, ``LogPipeline.attach_cloud_logging`` once credentials exist (``LOG_SINK=cloud-logging``),
-``log_run_finished`` for the canonical last record and ``LogPipeline.close`` on every exit path. Everything else
+``log_run_finished`` for the canonical last record and ``LogPipeline.close`` on every exit path; it hands
+``LogPipeline.write_external`` to ``logstream``, whose thread prints the job's own log lines through it. Everything else
 logs with plain ``structlog.get_logger(__name__)``; stdlib ``logging`` records (libraries) at WARNING and above
 are routed through the same pipeline.
 
