@@ -211,7 +211,6 @@ class EntryWindow:
         self._newest_at_read_start: datetime | None = None
         self._seen: dict[str, datetime] = {}
         self._held: list[tuple[tuple[datetime, str], LogEntryView]] = []
-        self._printed_up_to: tuple[datetime, str] | None = None
 
     def add_clause(self, clause: str, since: datetime) -> bool:
         """Start reading ``clause`` from ``since``; False if it is read already."""
@@ -261,9 +260,6 @@ class EntryWindow:
         while self._held and (horizon is None or self._held[0][0][0] <= horizon or len(self._held) > MAX_HELD):
             _, entry = heapq.heappop(self._held)
             out.append(entry)
-        if out:
-            last = out[-1].key
-            self._printed_up_to = last if self._printed_up_to is None else max(self._printed_up_to, last)
         return out
 
     @property
