@@ -4,24 +4,33 @@
 that sees the job ended is the last) for one job; ``sdk_get_times`` does the same for the Vertex SDK's
 ``CustomJob.run()`` (a GET right after create, then one every 5 s). ``simulate_fleet`` runs 1,000 of these at once
 for scale target (g), counting per minute what each of Vertex's two request quotas sees: CRUD calls (GETs and the
-two lists of a run) against 600 per minute, job submissions (one create per run) against 60 per minute. Used by
-``bench.runner`` and ``tests/test_bench_model.py``; nothing here sleeps or does I/O.
+two lists of a run) against 600 per minute, job submissions (one create per run) against 60 per minute.
+``simulate_log_fleet`` does the same for STREAM_LOGS: N launchers reading one project's entries with the streamer's
+real ``ReadPacer`` against Cloud Logging's 60 reads/min quota; ``log_read_cost`` is what one job's log volume costs
+in reads. Used by ``bench.runner`` and ``tests/test_bench_model.py``; nothing here sleeps or does I/O.
 """
 
 from __future__ import annotations
 
+import heapq
 import math
 import random
+import statistics
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from vertex_launcher.logstream import MAX_PAGES_PER_POLL, MAX_POLL_SECONDS, PAGE_SIZE, ReadPacer, StreamPolicy
 from vertex_launcher.poll import PollSchedule
 
 #: Vertex's default request quotas per project and region, per minute: resource management (CRUD: get, list,
 #: cancel) and job submission (creates).
 CRUD_QUOTA_PER_MINUTE = 600
 SUBMISSION_QUOTA_PER_MINUTE = 60
+
+#: The STREAM_LOGS_* defaults the launcher ships with.
+SHIPPED_STREAM = StreamPolicy()
 
 #: Requests a launcher run makes besides its GETs: the reattach list and the concurrency list (CRUD), the create.
 RUN_LISTS = 2
@@ -196,3 +205,122 @@ def _bump(bins: list[int], when: float, count: int) -> None:
     index = int(when // MINUTE)
     if 0 <= index < len(bins):
         bins[index] += count
+
+
+# --- STREAM_LOGS: reads of the job's log entries ------------------------------------------------------------------
+
+#: Cloud Logging's default read quota (ReadRequestsPerMinutePerProject) and its limit on open entries.tail sessions.
+LOGGING_READS_PER_MINUTE = 60
+TAIL_SESSIONS_PER_PROJECT = 10
+
+
+@dataclass(frozen=True)
+class LogFleetResult:
+    """What ``simulate_log_fleet`` found over the measured window (after the warm-up)."""
+
+    launchers: int
+    poll_seconds: float
+    recovery: float
+    maximum_seconds: float
+    pages_per_read: int
+    quota_per_minute: int
+    reads_per_minute: float
+    refused_per_minute: float
+    refused_share: float
+    gap_median_s: float
+    gap_p95_s: float
+    gap_max_s: float
+    tail_sessions_streaming: int
+
+    def to_json(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return asdict(self)
+
+
+def simulate_log_fleet(
+    *,
+    launchers: int,
+    poll: float = SHIPPED_STREAM.poll,
+    recovery: float = 0.75,
+    maximum: float = MAX_POLL_SECONDS,
+    pages: int = 1,
+    quota: int = LOGGING_READS_PER_MINUTE,
+    minutes: float = 60.0,
+    warmup: float = 15.0,
+    seed: int = 1,
+) -> LogFleetResult:
+    """``launchers`` streamers reading one project at once, each paced by its own real ``ReadPacer``.
+
+    The project's quota is a rolling 60 s window of ``quota`` requests (as the emulator enforces it); a read of
+    ``pages`` pages is ``pages`` requests, refused as a whole when the window is full part-way. ``gap`` is the time
+    between one launcher's successful reads: how stale its view of the job's log can get (add the lag). The
+    entries.tail alternative has no per-read cost but at most 10 sessions per project: the rest stream nothing.
+    """
+    rng = random.Random(seed)
+    pacers = [ReadPacer(base=poll, recovery=recovery, maximum=maximum) for _ in range(launchers)]
+    due = [(rng.uniform(0.0, poll), index) for index in range(launchers)]
+    heapq.heapify(due)
+    window: deque[float] = deque()
+    last_ok: list[float | None] = [None] * launchers
+    gaps: list[float] = []
+    accepted = refused = 0
+    start, end = warmup * MINUTE, (warmup + minutes) * MINUTE
+    while due:
+        now, index = heapq.heappop(due)
+        if now >= end:
+            break
+        while window and now - window[0] >= MINUTE:
+            window.popleft()
+        measuring = now >= start
+        served = 0
+        while served < pages and len(window) < quota:
+            window.append(now)
+            served += 1
+        if measuring:
+            accepted += served
+        if served == pages:
+            if measuring and last_ok[index] is not None:
+                gaps.append(now - last_ok[index])  # type: ignore[operator]
+            last_ok[index] = now
+            wait = pacers[index].succeeded(rng)
+        else:
+            refused += 1 if measuring else 0
+            wait = pacers[index].refused(rng)
+        heapq.heappush(due, (now + wait, index))
+    gaps.sort()
+    return LogFleetResult(
+        launchers=launchers,
+        poll_seconds=poll,
+        recovery=recovery,
+        maximum_seconds=maximum,
+        pages_per_read=pages,
+        quota_per_minute=quota,
+        reads_per_minute=round(accepted / minutes, 1),
+        refused_per_minute=round(refused / minutes, 1),
+        refused_share=round(refused / max(1, refused + accepted / pages), 3),
+        gap_median_s=round(statistics.median(gaps), 1) if gaps else math.inf,
+        gap_p95_s=round(gaps[int(0.95 * (len(gaps) - 1))], 1) if gaps else math.inf,
+        gap_max_s=round(gaps[-1], 1) if gaps else math.inf,
+        tail_sessions_streaming=min(launchers, TAIL_SESSIONS_PER_PROJECT),
+    )
+
+
+def log_read_cost(
+    lines_per_minute: float, *, poll: float = SHIPPED_STREAM.poll, lag: float = SHIPPED_STREAM.lag
+) -> dict[str, Any]:
+    """Reads per minute one streaming launcher makes for a job writing ``lines_per_minute``.
+
+    Each read asks from (its last read's start - lag): ``lines × (poll + lag)`` entries a read, in pages of 1,000,
+    at most ``MAX_PAGES_PER_POLL`` a read (the rest waits for the next one). Beyond that the reader falls behind.
+    """
+    entries = lines_per_minute * (poll + lag) / MINUTE
+    pages = max(1, math.ceil(entries / PAGE_SIZE))
+    readable = MAX_PAGES_PER_POLL * PAGE_SIZE * MINUTE / (poll + lag)
+    return {
+        "lines_per_minute": lines_per_minute,
+        "entries_per_read": round(entries),
+        "pages_per_read": min(pages, MAX_PAGES_PER_POLL),
+        "reads_per_minute": round(min(pages, MAX_PAGES_PER_POLL) * MINUTE / poll, 1),
+        "keeps_up": pages <= MAX_PAGES_PER_POLL,
+        "max_lines_per_minute_read": round(readable),
+    }

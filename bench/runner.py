@@ -11,7 +11,10 @@ Phases (each writes its raw figures into one JSON document; ``bench.report`` tur
             divided by F (launcher: POLL_* bounds; SDK: its 5 s constant), so both see the emulator's clock: (c), (d);
   fleet     (f) 100 launchers at once against Vertex's two request quotas, 600 CRUD calls and 60 job submissions
             per minute (``--rate-limit-per-minute 600 --submission-limit-per-minute 60``);
-  model     (g) the real ``PollSchedule`` on a virtual clock for 1,000 concurrently watched jobs.
+  model     (g) the real ``PollSchedule`` on a virtual clock for 1,000 concurrently watched jobs;
+  logstream STREAM_LOGS: N launchers reading one project's log entries with the streamer's real ``ReadPacer``
+            against Cloud Logging's 60 reads/min quota (entries.list), vs entries.tail's 10 sessions; what a job's
+            log volume costs in reads.
 Every launcher process runs from the image-like environment with the image's ``PYTHONOPTIMIZE=2`` (``bench.envs``);
 each phase records when it ran and on which commit, so phases kept from an earlier run (``--only``) stay labelled.
 Run: ``python -m bench [--reps N] [--scale F] [--only PHASE ...] [--quick]``.
@@ -46,7 +49,9 @@ WORKDIR = ROOT / ".build" / "bench"
 PROJECT, REGION = "bench", "us-central1"
 IMAGE_URI = "us-docker.pkg.dev/bench/r/train:1"
 MIB = 1024.0
-PHASES = ("sizes", "cli", "variants", "sizing", "realtime", "scaled", "fleet", "model")
+PHASES = ("sizes", "cli", "variants", "sizing", "realtime", "scaled", "fleet", "model", "logstream")
+#: Phases that only simulate (no launcher process, no environments to build).
+PURE_PHASES = frozenset({"model", "logstream"})
 
 #: Every optional client the launcher may import on some path (Cloud Logging sink, gs:// templates, pipelines,
 #: impersonation, workload identity federation): importing them all is the import ceiling of any configuration.
@@ -680,6 +685,39 @@ def phase_model() -> dict[str, Any]:
     }
 
 
+def phase_logstream() -> dict[str, Any]:
+    """How many streaming launchers one project's read quota fits, and what the pacing does beyond that."""
+    started = time.monotonic()
+    shipped = model.SHIPPED_STREAM
+    fits = 0
+    while model.simulate_log_fleet(launchers=fits + 1).refused_per_minute == 0:
+        fits += 1
+    counts = sorted({1, 5, 10, 20, 30, 50, 100, fits, fits + 1})
+    fleet = [model.simulate_log_fleet(launchers=n).to_json() for n in counts]
+    polls = [
+        model.simulate_log_fleet(launchers=n, poll=poll).to_json()
+        for poll in (10.0, 15.0, 30.0, 60.0)
+        for n in (5, 13, 25, 50)
+    ]
+    pacing = [
+        model.simulate_log_fleet(launchers=n, recovery=recovery, maximum=maximum).to_json()
+        for recovery, maximum in ((0.75, 300.0), (0.9, 300.0), (0.5, 120.0), (0.9, 120.0), (0.75, 60.0))
+        for n in (40, 100)
+    ]
+    return {
+        "poll_seconds": shipped.poll,
+        "lag_seconds": shipped.lag,
+        "quota_per_minute": model.LOGGING_READS_PER_MINUTE,
+        "tail_sessions_per_project": model.TAIL_SESSIONS_PER_PROJECT,
+        "fits_without_refusal": fits,
+        "fleet": fleet,
+        "poll_tradeoff": polls,
+        "pacing_tradeoff": pacing,
+        "read_cost": [model.log_read_cost(lines) for lines in (12, 600, 3000, 10_000, 20_000)],
+        "simulation_seconds": round(time.monotonic() - started, 1),
+    }
+
+
 # ----- main -----
 
 
@@ -747,24 +785,28 @@ def main(argv: list[str] | None = None) -> int:
         )
     else:
         data["meta"] = now | {"reps": args.reps, "quick": args.quick}
-    say("building the image-like and SDK-only environments")
-    measured, built = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
-    envs, sizes = build_envs(ROOT, WORKDIR)
-    if "sizes" in phases:
-        data["sizes"] = sizes | {
-            "phase_seconds": round(time.monotonic() - built, 1),
-            "measured": measured,
-            "build": build_record(commit),
-        }
-    session = Session(envs, WORKDIR / "runs")
+    session: Session | None = None
+    if phases - PURE_PHASES:
+        say("building the image-like and SDK-only environments")
+        measured, built = datetime.now(UTC).isoformat(timespec="seconds"), time.monotonic()
+        envs, sizes = build_envs(ROOT, WORKDIR)
+        if "sizes" in phases:
+            data["sizes"] = sizes | {
+                "phase_seconds": round(time.monotonic() - built, 1),
+                "measured": measured,
+                "build": build_record(commit),
+            }
+        session = Session(envs, WORKDIR / "runs")
+    live = session  # set whenever a phase that needs it was selected
     steps: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("cli", lambda: phase_cli(session, args.reps)),
-        ("variants", lambda: phase_variants(session, args.reps)),
-        ("sizing", lambda: phase_sizing(session, args.reps)),
-        ("realtime", lambda: phase_realtime(session, args.reps, args.realtime_seconds)),
-        ("scaled", lambda: phase_scaled(session, args.reps, args.scale, [60, 600, 3600])),
-        ("fleet", lambda: phase_fleet(session, args.fleet, 60, (2.0, 10.0))),
+        ("cli", lambda: phase_cli(live, args.reps)),  # type: ignore[arg-type]
+        ("variants", lambda: phase_variants(live, args.reps)),  # type: ignore[arg-type]
+        ("sizing", lambda: phase_sizing(live, args.reps)),  # type: ignore[arg-type]
+        ("realtime", lambda: phase_realtime(live, args.reps, args.realtime_seconds)),  # type: ignore[arg-type]
+        ("scaled", lambda: phase_scaled(live, args.reps, args.scale, [60, 600, 3600])),  # type: ignore[arg-type]
+        ("fleet", lambda: phase_fleet(live, args.fleet, 60, (2.0, 10.0))),  # type: ignore[arg-type]
         ("model", phase_model),
+        ("logstream", phase_logstream),
     ]
     try:
         for name, step in steps:
@@ -777,7 +819,8 @@ def main(argv: list[str] | None = None) -> int:
                     "build": build_record(commit),
                 }
     finally:
-        session.close()
+        if session is not None:
+            session.close()
     if args.only:
         data["meta"]["reruns"][-1] |= {"seconds": round(time.monotonic() - started, 1), "machine_after": machine()}
     else:

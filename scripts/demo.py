@@ -1,7 +1,9 @@
 """`make demo`: start the built-in emulator, run one CustomJob and one PipelineJob through the real launcher.
 
 No Google account needed: the launcher talks plaintext gRPC to the local emulator with anonymous credentials.
-Shows the human-readable (LOG_FORMAT=console) story of each run and its result; exits 0 when both succeed.
+Shows the human-readable (LOG_FORMAT=console) story of each run, the job's own log lines streamed from the
+emulator's Cloud Logging API between the launcher's records (STREAM_LOGS=true: ``[workerpool0-0] …``, pipeline
+lines tagged with their task), and the result; exits 0 when both succeed.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import os
 import subprocess
 import sys
 import tempfile
+import urllib.request
 import uuid
 from pathlib import Path
 
@@ -26,6 +29,14 @@ def start_emulator() -> tuple[subprocess.Popen[str], dict[str, str]]:
     )
     assert process.stdout is not None
     ready: dict[str, str] = json.loads(process.stdout.readline())
+    # The simulated jobs write a line every 2 simulated seconds per replica (a CustomJob's, a pipeline task's).
+    request = urllib.request.Request(  # noqa: S310 - the emulator on this machine
+        f"{ready['rest']}/_emulator/logs",
+        data=json.dumps({"lines_per_minute": 30, "ingestion_delay_seconds": 1}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=30).close()  # noqa: S310
     return process, ready
 
 
@@ -58,6 +69,10 @@ def main() -> int:
         "VERTEX_LAUNCHER_LOG_FORMAT": "console",
         "VERTEX_LAUNCHER_POLL_INITIAL_SECONDS": "1",
         "VERTEX_LAUNCHER_POLL_MAX_SECONDS": "5",
+        "VERTEX_LAUNCHER_STREAM_LOGS": "true",
+        "VERTEX_LAUNCHER_LOGGING_API_ENDPOINT": ready["grpc"],
+        "VERTEX_LAUNCHER_STREAM_LOGS_POLL_SECONDS": "1",
+        "VERTEX_LAUNCHER_STREAM_LOGS_LAG_SECONDS": "2",
     }
     try:
         custom = launch(

@@ -654,13 +654,14 @@ JOB_PERMISSIONS = {
 
 
 def test_the_custom_role_file_is_a_gcloud_role_with_exactly_the_job_permissions() -> None:
-    """`gcloud iam roles create --file` input: title, description, GA stage, the eight job permissions, no actAs."""
+    """`gcloud iam roles create --file` input: title, description, GA stage, the eight job permissions and the
+    optional logging.logEntries.list (STREAM_LOGS), no actAs."""
     role = yaml.safe_load(ROLE_FILE.read_text())
     assert set(role) == {"title", "description", "stage", "includedPermissions"}
     assert role["stage"] == "GA"
     assert len(role["title"]) <= 100
     assert len(role["description"]) <= 256
-    assert role["includedPermissions"] == sorted(JOB_PERMISSIONS)
+    assert role["includedPermissions"] == sorted(JOB_PERMISSIONS | {"logging.logEntries.list"})
     assert "iam.serviceAccounts.actAs" not in role["includedPermissions"]
 
 

@@ -70,3 +70,22 @@ def test_the_fleet_counts_each_quota_apart_one_submission_per_run() -> None:
     assert result.minutes_over_submission_quota == 0
     burst = model.simulate_fleet(jobs=100, window=model.HOUR, synchronized=True, seed=4)
     assert (burst.peak_submissions_per_minute, burst.minutes_over_submission_quota) == (100, 1)
+
+
+def test_a_fleet_of_streaming_launchers_never_reads_more_than_the_quota() -> None:
+    """STREAM_LOGS fleet: one launcher reads every pause, never refused; 100 stay within 60 reads a minute."""
+    alone = model.simulate_log_fleet(launchers=1, minutes=20)
+    assert (alone.refused_per_minute, alone.gap_max_s <= model.SHIPPED_STREAM.poll) == (0, True)
+    crowd = model.simulate_log_fleet(launchers=100, minutes=20)
+    assert crowd.reads_per_minute <= model.LOGGING_READS_PER_MINUTE
+    assert crowd.refused_per_minute > 0
+    assert crowd.gap_max_s < float("inf")  # every launcher kept getting reads through
+    assert crowd.tail_sessions_streaming == 10
+
+
+def test_a_loud_jobs_read_cost_counts_the_lag_window_and_the_page_limit() -> None:
+    """10,000 lines a minute at 30 s pauses and a 10 s lag: 6,667 entries a read, 7 pages, 14 reads a minute."""
+    cost = model.log_read_cost(10_000)
+    assert (cost["entries_per_read"], cost["pages_per_read"], cost["reads_per_minute"]) == (6667, 7, 14.0)
+    assert cost["keeps_up"]
+    assert not model.log_read_cost(20_000)["keeps_up"]

@@ -18,6 +18,8 @@ import socket
 import subprocess
 import sys
 import textwrap
+import threading
+import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -40,7 +42,7 @@ from vertex_launcher.logs import (
     monitored_resource,
     reset_logging,
 )
-from vertex_launcher.redaction import REDACTED, redact
+from vertex_launcher.redaction import REDACTED, redact, redact_text
 
 TOKEN = "ya29.a0AfB_byC-secret-access-token-0123456789"
 LABELS = {"run_key": "7d0c2b9e", "schedule": "nightly-train", "namespace": "ml"}
@@ -411,6 +413,18 @@ def test_an_exception_message_carrying_a_token_is_redacted(pipeline: LogPipeline
     assert lines(out)[0]["error"] == f"RuntimeError: 401 for Bearer {REDACTED}"
 
 
+def test_a_long_run_of_word_characters_is_redacted_in_linear_time() -> None:
+    """A 16,000-character line without spaces (a job's base64 blob) costs milliseconds, not seconds.
+
+    The key=value pattern once scanned such a run from every position (quadratic: ~12 s for 16,000 characters);
+    job log lines (STREAM_LOGS) pass through redaction on the reader thread, beside the watch loop.
+    """
+    started = time.perf_counter()
+    assert redact_text("x" * 16_000) == "x" * 16_000
+    assert redact_text("a_b-" * 4_000 + " api_key=s3cr3t").endswith(f"api_key={REDACTED}")
+    assert time.perf_counter() - started < 1.0
+
+
 def test_names_that_only_resemble_secrets_are_kept() -> None:
     """credential_source, tokenizer, principal and token counts are not secrets."""
     values = {"credential_source": "gke-metadata", "tokenizer": "bpe", "principal": "sa@p.iam", "max_tokens": 512}
@@ -514,6 +528,65 @@ def test_logging_to_stdout_does_not_import_the_cloud_logging_library() -> None:
     *records, loaded = result.stdout.splitlines()
     assert json.loads(records[0])["message"] == "hello"
     assert json.loads(loaded) == []
+
+
+# --- lines of the job (STREAM_LOGS) -----------------------------------------------------------------------------
+
+JOB_LINE = {
+    "severity": "WARNING",
+    "time": "2026-01-31T02:07:13.201000Z",
+    "message": "step 7: clipping",
+    "vertex_log": {"timestamp": "2026-01-31T02:07:13.201000Z", "insert_id": "8f2c", "task": "workerpool0-0"},
+}
+
+
+def test_a_job_line_is_one_structured_record_with_the_runs_labels(pipeline: LogPipeline, out: io.StringIO) -> None:
+    """write_external: the job's severity, time and message, its vertex_log, the run's labels; redacted."""
+    pipeline.bind_labels(job="projects/p/locations/r/customJobs/1")
+    pipeline.write_external({**JOB_LINE, "message": f"token is Bearer {TOKEN}"})
+    [line] = lines(out)
+    assert (line["severity"], line["time"], line["vertex_log"]) == ("WARNING", JOB_LINE["time"], JOB_LINE["vertex_log"])
+    assert line["logging.googleapis.com/labels"] == {**LABELS, "job": "projects/p/locations/r/customJobs/1"}
+    assert TOKEN not in out.getvalue()
+
+
+def test_job_lines_and_launcher_records_never_interleave_mid_line(pipeline: LogPipeline, out: io.StringIO) -> None:
+    """Four threads writing job lines and launcher records at once: every line is one whole JSON object."""
+
+    def job_lines() -> None:
+        for _ in range(300):
+            pipeline.write_external({**JOB_LINE, "message": "x" * 2000})
+
+    def records() -> None:
+        for _ in range(300):
+            log.info("job still in state", padding="y" * 2000)
+
+    threads = [threading.Thread(target=target) for target in (job_lines, records, job_lines, records)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    written = lines(out)
+    assert len(written) == 1200
+    assert sum("vertex_log" in line for line in written) == 600
+
+
+def test_job_lines_are_not_sent_through_the_api_sink(out: io.StringIO) -> None:
+    """The job's entries are in Cloud Logging already: only the launcher's records are kept for the sink."""
+    pipeline = configure_logging(fmt="json", level="INFO", labels=LABELS, stream=out, buffer_limit=10)
+    pipeline.write_external(JOB_LINE)
+    log.info("job submitted")
+    assert [record["message"] for record in pipeline.take_buffer()] == ["job submitted"]
+
+
+def test_a_job_line_in_console_format_names_its_replica_or_task(out: io.StringIO) -> None:
+    """LOG_FORMAT=console: `time [level] [workerpool0-0] message`, the pipeline task when there is one."""
+    pipeline = configure_logging(fmt="console", level="INFO", labels=LABELS, stream=out)
+    pipeline.write_external(JOB_LINE)
+    pipeline.write_external({**JOB_LINE, "vertex_log": {**JOB_LINE["vertex_log"], "pipeline_task": "train"}})  # type: ignore[dict-item]
+    first, second = out.getvalue().splitlines()
+    assert re.match(r"^2026-01-31T02:07:13.201000Z \[warning\s*\] \[workerpool0-0\] step 7: clipping$", first)
+    assert "[train] step 7" in second
 
 
 # --- the Cloud Logging API sink --------------------------------------------------------------------------------------

@@ -40,7 +40,12 @@ from vertex_launcher.result import RunResult
 from vertex_launcher.settings import Settings
 
 ROLE_FILE = Path(__file__).resolve().parent.parent / "deploy" / "iam" / "vertex-launcher-role.yaml"
-ROLE: list[str] = yaml.safe_load(ROLE_FILE.read_text(encoding="utf-8"))["includedPermissions"]
+#: The role's job permissions (its optional logging.logEntries.list serves only STREAM_LOGS, tested on its own).
+ROLE: list[str] = [
+    permission
+    for permission in yaml.safe_load(ROLE_FILE.read_text(encoding="utf-8"))["includedPermissions"]
+    if permission.startswith("aiplatform.")
+]
 ACT_AS = "iam.serviceAccounts.actAs"
 RUNTIME_SA = "vertex-job@demo.iam.gserviceaccount.com"
 ACT_AS_RUNTIME_SA = f"{ACT_AS}:{RUNTIME_SA}"  # the emulator's form of roles/iam.serviceAccountUser on that account
@@ -563,3 +568,22 @@ def test_doctor_checks_the_log_writer_grant_for_the_cloud_logging_sink(iam_apis:
     assert (result.exit_code, checks["log-writer"]["status"]) == (3, "failed")
     assert '--role="roles/logging.logWriter"' in checks["log-writer"]["fix"]
     assert checks["permissions"]["status"] == "ok"
+
+
+def test_doctor_warns_when_streaming_is_on_but_the_log_read_permission_is_missing(
+    iam_apis: Callable[..., FakeIamApis],
+) -> None:
+    """STREAM_LOGS=true without logging.logEntries.list: a warning naming it (the run still works), exit 0."""
+    result, checks = doctor_in_process(iam_apis(denied={"logging.logEntries.list"}).url, stream_logs=True)
+    assert (result.exit_code, checks["log-reader"]["status"]) == (0, "warning")
+    assert checks["log-reader"]["missing_permissions"] == ["logging.logEntries.list"]
+    assert "deploy/iam/vertex-launcher-role.yaml" in checks["log-reader"]["fix"]
+
+
+def test_doctor_checks_the_log_read_permission_only_when_streaming(iam_apis: Callable[..., FakeIamApis]) -> None:
+    """The log-reader check exists with STREAM_LOGS=true (ok when granted) and not without it."""
+    fake = iam_apis()
+    streaming, checks = doctor_in_process(fake.url, stream_logs=True)
+    assert (streaming.exit_code, checks["log-reader"]["status"]) == (0, "ok")
+    _, without = doctor_in_process(fake.url)
+    assert "log-reader" not in without

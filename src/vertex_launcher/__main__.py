@@ -14,7 +14,7 @@ import signal
 import sys
 from importlib import metadata
 from types import FrameType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import structlog
 
@@ -27,6 +27,11 @@ from vertex_launcher.result import ExitCode, Outcome, RunResult
 from vertex_launcher.settings import PREFIX, Settings, load_settings
 from vertex_launcher.shutdown import ExitWatchdog, Finisher
 from vertex_launcher.spec import Run, build_request, describe_run
+
+if TYPE_CHECKING:
+    from vertex_launcher.auth import Identity
+    from vertex_launcher.jobs import JobRequest
+    from vertex_launcher.logstream import LogSource, LogStreamer
 
 log = structlog.get_logger("vertex_launcher")
 
@@ -169,17 +174,63 @@ def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> R
         transient_budget=settings.transient_retry_seconds,
         heartbeat=settings.heartbeat_seconds,
     )
+    streamer = _log_streamer(settings, identity, request, clock, logs)  # None unless STREAM_LOGS=true
+
+    def job_known(name: str) -> None:
+        _job_known(name, logs, finisher)
+        if streamer is not None:
+            streamer.start(name)
+
     watcher = Watcher(
-        backend=backend,
+        backend=streamer.observe(backend) if streamer else backend,
         clock=clock,
         policy=policy,
         rng=random.Random(),
         project=project,
-        on_job=lambda name: _job_known(name, logs, finisher),
+        on_job=job_known,
     )
     gc.freeze()  # what start-up made lives to the end; keep it out of every later collection
     gc.enable()
-    return watcher.run(request)
+    try:
+        result = watcher.run(request)
+    except BaseException:
+        if streamer is not None:
+            streamer.stop()  # no line of the job may follow the result record
+        raise
+    return streamer.finish(result) if streamer is not None else result
+
+
+def _log_streamer(
+    settings: Settings, identity: Identity, request: JobRequest, clock: SystemClock, logs: LogPipeline
+) -> LogStreamer | None:
+    """STREAM_LOGS=true with WAIT=true: the job's own log entries on stdout, read on their own thread."""
+    if not (settings.stream_logs and settings.wait):
+        return None
+    from vertex_launcher.jobs import logs_url
+    from vertex_launcher.logstream import LogStreamer, StreamPolicy
+
+    def source() -> LogSource:  # imported and connected on the streamer's thread
+        from vertex_launcher.logsource import GapicLogSource
+
+        endpoint, insecure = settings.logging_api_endpoint, settings.api_insecure
+        return GapicLogSource(
+            credentials=identity.credentials, project=request.project, endpoint=endpoint, insecure=insecure
+        )
+
+    policy = StreamPolicy(
+        poll=settings.stream_logs_poll_seconds,
+        lag=settings.stream_logs_lag_seconds,
+        drain=settings.stream_logs_drain_seconds,
+        max_lines_per_minute=settings.stream_logs_max_lines_per_minute,
+    )
+    return LogStreamer(
+        source_factory=source,
+        write=logs.write_external,
+        clock=clock,
+        policy=policy,
+        kind=request.kind,
+        logs_url=lambda name: logs_url(request.kind, name, request.project),
+    )
 
 
 def _job_known(name: str, logs: LogPipeline, finisher: Finisher) -> None:

@@ -41,6 +41,7 @@ ACT_AS = "iam.serviceAccounts.actAs"
 ROLE_ID = "vertexLauncher"
 ROLE_FILE = "deploy/iam/vertex-launcher-role.yaml"
 LOG_WRITE = "logging.logEntries.create"
+LOG_READ = "logging.logEntries.list"
 HTTP_TIMEOUT_SECONDS = 30.0
 
 Status = Literal["ok", "warning", "failed", "error"]
@@ -127,6 +128,8 @@ def run_doctor(*, settings: Settings, identity: Identity, request: JobRequest) -
     ]
     if settings.log_sink == "cloud-logging":
         checks.append(_log_writer(settings, identity, request, post))
+    if settings.stream_logs:
+        checks.append(_log_reader(settings, identity, request, post))
     for check in checks:
         _report(check)
     return _result(checks, identity, request, settings, needed)
@@ -274,6 +277,30 @@ def _log_writer(
         summary = f"LOG_SINK=cloud-logging, but {identity.principal or 'the principal'} lacks {LOG_WRITE}"
         return Check("log-writer", "failed", summary, fields | {"missing_permissions": [LOG_WRITE]}, fix=fix)
     return Check("log-writer", "ok", "LOG_SINK=cloud-logging: the principal may write log entries", fields)
+
+
+def _log_reader(
+    settings: Settings, identity: Identity, request: JobRequest, post: Callable[[str, dict[str, Any]], Any]
+) -> Check:
+    """STREAM_LOGS=true: may the principal read the job's entries? Missing is a warning: the run still works."""
+    project = request.project
+    url = f"{settings.resource_manager_endpoint}/v1/projects/{project}:testIamPermissions"
+    fix = (
+        f"grant the role made from {ROLE_FILE} (it includes {LOG_READ}; if it is granted already, update it: gcloud "
+        f"iam roles update {ROLE_ID} --project={project} --file={ROLE_FILE}), or roles/logging.viewer; or turn "
+        "streaming off (VERTEX_LAUNCHER_STREAM_LOGS=false)"
+    )
+    fields: dict[str, Any] = {"project": project, "permissions": [LOG_READ]}
+    held, problem = _test_permissions(post, url, [LOG_READ], what=f"projects.testIamPermissions on {project}")
+    if problem is not None:
+        return _could_not(problem, "log-reader", fields, fix)
+    if LOG_READ not in held:
+        summary = (
+            f"STREAM_LOGS=true, but {identity.principal or 'the principal'} lacks {LOG_READ}: the run works, "
+            "without the job's log lines on stdout"
+        )
+        return Check("log-reader", "warning", summary, fields | {"missing_permissions": [LOG_READ]}, fix=fix)
+    return Check("log-reader", "ok", "STREAM_LOGS=true: the principal may read the job's log entries", fields)
 
 
 # --- HTTP ----------------------------------------------------------------------------------------------------------

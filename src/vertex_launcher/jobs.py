@@ -49,6 +49,8 @@ class JobView:
     end_time: str | None = None
     error: dict[str, Any] | None = None
     tasks: dict[str, Any] | None = None
+    #: Pipelines: pipeline task name → the resource name of the CustomJob that runs it (whose logs are the task's).
+    task_jobs: dict[str, str] = field(default_factory=dict)
 
 
 class JobBackend(Protocol):

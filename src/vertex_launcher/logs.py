@@ -2,7 +2,8 @@
 
 Called by the composition root only: ``configure_logging`` first thing, ``LogPipeline.bind_labels`` when the run
 learns its job, ``LogPipeline.attach_cloud_logging`` once credentials exist (``LOG_SINK=cloud-logging``),
-``log_run_finished`` for the canonical last record and ``LogPipeline.close`` on every exit path. Everything else
+``log_run_finished`` for the canonical last record and ``LogPipeline.close`` on every exit path; it hands
+``LogPipeline.write_external`` to ``logstream``, whose thread prints the job's own log lines through it. Everything else
 logs with plain ``structlog.get_logger(__name__)``; stdlib ``logging`` records (libraries) at WARNING and above
 are routed through the same pipeline.
 
@@ -62,6 +63,9 @@ RESERVED_FIELDS = frozenset(
         "logging.googleapis.com/trace_sampled",
     }
 )
+#: The field that marks a record as a line of the Vertex job's own log (``logstream``), not the launcher's.
+VERTEX_LOG_KEY = "vertex_log"
+_NOT_FOR_HUMANS = frozenset({"stack_trace", VERTEX_LOG_KEY})
 #: Prefix of every line the sink writes to stderr.
 SINK_ERROR_PREFIX = "vertex-launcher: LOG_SINK=cloud-logging:"
 
@@ -208,11 +212,15 @@ class _RenderConsole:
         self._renderer = structlog.dev.ConsoleRenderer(colors=colors, sort_keys=False, pad_event_to=40)
 
     def __call__(self, logger: WrappedLogger, method_name: str, event_dict: EventDict) -> str:
-        fields = {k: v for k, v in event_dict.items() if k not in RESERVED_FIELDS and k != "stack_trace"}
+        fields = {k: v for k, v in event_dict.items() if k not in RESERVED_FIELDS and k not in _NOT_FOR_HUMANS}
+        event = event_dict["message"]
+        if isinstance(vertex_log := event_dict.get(VERTEX_LOG_KEY), Mapping):  # a line of the job: say whose
+            pipeline = "pipeline" if "PipelineJob" in str(vertex_log.get("resource_type")) else "job"
+            event = f"[{vertex_log.get('pipeline_task') or vertex_log.get('task') or pipeline}] {event}"
         human: EventDict = {
             "timestamp": event_dict["time"],
             "level": str(event_dict["severity"]).lower(),
-            "event": event_dict["message"],
+            "event": event,
             **fields,
         }
         if "stack_trace" in event_dict:
@@ -445,6 +453,8 @@ class LogPipeline:
         self.finished = False
         self.stdlib_handler: logging.Handler | None = None
         self.google_propagate = True
+        self._stream: TextIO | None = None
+        self._renderer: Processor = _render_json
 
     @property
     def labels(self) -> dict[str, str]:
@@ -519,6 +529,20 @@ class LogPipeline:
         except Exception as exc:  # close runs on exit paths: never make them worse
             _warn(f"error while closing: {type(exc).__name__}")
 
+    def write_external(self, record: Mapping[str, Any]) -> None:
+        """Print a record that is not the launcher's own: a line of the Vertex job's log (``logstream``).
+
+        ``record`` holds ``severity``, ``time``, ``message`` and its own fields; the labels of every record are
+        added, it is redacted like every record, rendered in ``LOG_FORMAT``, and written by the same writer and
+        under the same lock as structlog's lines (one ``write`` per line: never interleaved). It is not sent to
+        the Logging API sink: the job's entries are in Cloud Logging already. Safe from any thread.
+        """
+        if self.finished:
+            return  # the result record was the last line (the exit watchdog may have written it)
+        shaped = {**record, LABELS_KEY: self.labels}
+        line = self._renderer(None, "msg", redact(jsonable(shaped)))
+        structlog.WriteLogger(self._stream or sys.stdout).msg(str(line))
+
     def take_buffer(self) -> list[Mapping[str, Any]]:
         """Remove and return the records kept for a sink that was never attached."""
         with self._lock:
@@ -582,6 +606,7 @@ def configure_logging(
         _Capture(pipeline),
         renderer,
     ]
+    pipeline._stream, pipeline._renderer = stream, renderer
     structlog.configure(
         processors=processors,
         wrapper_class=structlog.make_filtering_bound_logger(threshold),

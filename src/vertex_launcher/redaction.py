@@ -31,12 +31,14 @@ _SECRET_TEXT: tuple[tuple[re.Pattern[str], str], ...] = (
     (re.compile(r"\beyJ[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]{8,}\.[A-Za-z0-9_\-]*"), REDACTED),  # a JWT
     (
         re.compile(
-            r"(?i)([\w\-]*(?:token|secret|password|passwd|api[_\-]?key|assertion|private[_\-]?key)[\w\-]*"
+            r"(?i)((?<![\w\-])[\w\-]{0,64}(?:token|secret|password|passwd|api[_\-]?key|assertion|private[_\-]?key)"
+            r"[\w\-]{0,64}"
             r"[\"']?\s*[=:]\s*[\"']?)"
             r"(?!\[REDACTED\])[^\s\"',;&]+"
         ),
         rf"\1{REDACTED}",
-    ),  # key=value inside text: --password=…, access_token=…&, "secret": "…"
+    ),  # key=value inside text: --password=…, access_token=…&, "secret": "…" (anchored at a word's start and
+    #     bounded, so a long run of word characters costs linear time, not quadratic: job log lines pass here)
 )
 
 

@@ -160,7 +160,29 @@ class Settings(BaseSettings):
     log_format: Literal["json", "console"] = Field(default="json", description="`json` or `console`.")
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = Field(default="INFO", description="Threshold.")
     log_sink: Literal["stdout", "cloud-logging"] = Field(default="stdout", description="`cloud-logging`: Logging API.")
-    logging_api_endpoint: str | None = Field(default=None, description="host:port of the Cloud Logging API.")
+    logging_api_endpoint: str | None = Field(
+        default=None, description="host:port of the Cloud Logging gRPC API (LOG_SINK=cloud-logging, STREAM_LOGS)."
+    )
+    stream_logs: bool = Field(
+        default=False,
+        description="true: while watching, print the Vertex job's own Cloud Logging entries on stdout "
+        "(needs logging.logEntries.list; never changes the outcome).",
+    )
+    stream_logs_poll_seconds: PositiveSeconds = Field(
+        default=30.0, description="Pause between reads of the job's entries; each refusal (429) doubles it, to 120 s."
+    )
+    stream_logs_lag_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="How late an entry may reach Cloud Logging and still print in order: held this long, "
+        "re-read this far back.",
+    )
+    stream_logs_drain_seconds: float = Field(
+        default=30.0, ge=0, description="After the job ends, read its last entries for at most this long."
+    )
+    stream_logs_max_lines_per_minute: int = Field(
+        default=1000, ge=1, description="Print at most this many job log lines a minute; the rest are counted."
+    )
     termination_message_path: Path | None = Field(
         default=None, description="Where the result JSON goes; default /dev/termination-log when writable."
     )
@@ -285,6 +307,14 @@ class Settings(BaseSettings):
         if self.job_type == "custom" and self.spec_file and self.image_uri:
             msg = f"{PREFIX}SPEC_FILE: set SPEC_FILE or IMAGE_URI, not both"
             raise ValueError(msg)
+        self._check_plaintext()
+        if (self.accelerator_type is None) != (self.accelerator_count == 0):
+            msg = f"{PREFIX}ACCELERATOR_COUNT: set ACCELERATOR_TYPE and a count ≥ 1 together"
+            raise ValueError(msg)
+        return self
+
+    def _check_plaintext(self) -> None:
+        """No credentials in plaintext toward another machine unless API_INSECURE_REMOTE says so."""
         if self.api_insecure and not self.api_endpoint:
             msg = f"{PREFIX}API_ENDPOINT: required when API_INSECURE=true"
             raise ValueError(msg)
@@ -306,10 +336,20 @@ class Settings(BaseSettings):
                     "plaintext; use https://, or set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted"
                 )
                 raise ValueError(msg)
-        if (self.accelerator_type is None) != (self.accelerator_count == 0):
-            msg = f"{PREFIX}ACCELERATOR_COUNT: set ACCELERATOR_TYPE and a count ≥ 1 together"
-            raise ValueError(msg)
-        return self
+        if self.stream_logs and self.api_insecure:
+            endpoint = self.logging_api_endpoint
+            if not endpoint:
+                msg = (
+                    f"{PREFIX}LOGGING_API_ENDPOINT: required when STREAM_LOGS=true and API_INSECURE=true (the "
+                    "plaintext Logging endpoint, e.g. the emulator's gRPC address)"
+                )
+                raise ValueError(msg)
+            if not self.api_insecure_remote and not is_loopback(endpoint):
+                msg = (
+                    f"{PREFIX}LOGGING_API_ENDPOINT: plaintext toward {endpoint!r} (not this machine) would send "
+                    "credentials in plaintext; set VERTEX_LAUNCHER_API_INSECURE_REMOTE=true if that is really wanted"
+                )
+                raise ValueError(msg)
 
 
 def is_loopback(endpoint: str) -> bool:

@@ -203,6 +203,7 @@ class GapicBackend:
             end_time=_time(job.end_time),
             error=error,
             tasks=_task_summary(job.job_detail.task_details) if self.kind == "pipeline" else None,
+            task_jobs=_task_jobs(job.job_detail.task_details) if self.kind == "pipeline" else {},
         )
 
 
@@ -221,6 +222,17 @@ def _task_summary(tasks: Iterable[Any]) -> dict[str, Any] | None:
     states = Counter(task.state.name for task in tasks)
     failed = sorted(task.task_name for task in tasks if task.state.name == "FAILED")
     return {"counts": dict(sorted(states.items())), "failed": failed}
+
+
+def _task_jobs(tasks: Iterable[Any]) -> dict[str, str]:
+    """Task name → its CustomJob (``executor_detail``: container tasks' ``main_job``, custom-job tasks' ``job``)."""
+    found = {}
+    for task in tasks:
+        detail = task.executor_detail
+        name = detail.container_detail.main_job or detail.custom_job_detail.job
+        if name:
+            found[task.task_name] = name
+    return found
 
 
 def _call(fn: Callable[[], Any], *, create: bool = False) -> Any:

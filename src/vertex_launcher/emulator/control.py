@@ -9,6 +9,8 @@
     POST /_emulator/principals          a list, or {"principals": [...], "require_auth": bool} (replaced)
     POST /_emulator/reset               no jobs, empty request log, startup configuration
     POST /_emulator/jobs/{id}:force     {"state": "JOB_STATE_FAILED"} → the job
+    GET  /_emulator/logs                the simulated job logs' settings (``joblogs.LogSettings``)
+    POST /_emulator/logs                {"lines_per_minute": 600, "read_requests_per_minute": 60, ...} → settings
 
 Called by ``rest``; the ``tests/fixtures/emulator.py`` helper wraps it.
 """
@@ -45,6 +47,15 @@ def _principals(api: Api, body: Any) -> dict[str, Any]:
     return {"principals": api.set_principals(_items(body, "principals"), require_auth=require)}
 
 
+def _configure_logs(api: Api, body: Any) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        msg = "expected a JSON object of logs settings"
+        raise ValueError(msg)  # noqa: TRY004 - the REST layer answers ValueError as INVALID_ARGUMENT
+    with api.lock:
+        api.logs.settings.update(body)
+        return api.logs.settings.to_json()
+
+
 def _reset(api: Api, body: Any) -> dict[str, Any]:
     api.reset()
     return {}
@@ -55,12 +66,14 @@ _GET: dict[str, Callable[[Api], dict[str, Any]]] = {
     "jobs": lambda api: {"jobs": api.jobs()},
     "requests": lambda api: {"requests": api.request_log()},
     "config": Api.runtime,
+    "logs": lambda api: {"logs": api.logs.settings.to_json()},
 }
 _POST: dict[str, Callable[[Api, Any], dict[str, Any]]] = {
     "config": Api.configure,
     "faults": lambda api, body: {"faults": api.add_faults(_items(body, "faults"))},
     "principals": _principals,
     "reset": _reset,
+    "logs": lambda api, body: {"logs": _configure_logs(api, body)},
 }
 
 

@@ -17,6 +17,7 @@ from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 from grpc_status import rpc_status
 
+from vertex_launcher.emulator import logging_api
 from vertex_launcher.emulator.errors import ApiError
 from vertex_launcher.emulator.resources import CUSTOM
 from vertex_launcher.emulator.service import METHODS, Api, Method
@@ -71,7 +72,7 @@ def handlers(api: Api) -> list[grpc.GenericRpcHandler[Any, Any]]:
 def start(api: Api, host: str, port: int) -> tuple[grpc.Server, int]:
     """Start the gRPC server (plaintext) on host:port; the server and the port it got."""
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=16))
-    server.add_generic_rpc_handlers(tuple(handlers(api)))
+    server.add_generic_rpc_handlers((*handlers(api), logging_api.handlers(api)))
     bound = server.add_insecure_port(f"{host}:{port}")
     if bound == 0:
         msg = f"cannot listen for gRPC on {host}:{port}"

@@ -9,6 +9,7 @@ Routes (JSON through ``google.protobuf.json_format``; errors as Google JSON erro
     (the same for pipelineJobs; create takes ?pipelineJobId=)
     POST /v1/projects/P:testIamPermissions (also /v3/)         {"permissions": [...]} → the subset held
     POST /v1/projects/-/serviceAccounts/EMAIL:testIamPermissions   the same, on one service account (IAM)
+    POST /v2/entries:list                                      Cloud Logging ListLogEntries (``logging_api``)
     /_emulator/...                                             ``control.route``
 
 A stdlib ThreadingHTTPServer; started by ``emulator.main``.
@@ -28,7 +29,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from vertex_launcher.emulator import control
+from vertex_launcher.emulator import control, logging_api
 from vertex_launcher.emulator.config import ConfigError
 from vertex_launcher.emulator.errors import ApiError, invalid
 from vertex_launcher.emulator.resources import BY_COLLECTION, CUSTOM
@@ -71,6 +72,8 @@ class Route:
                 match.group(1), list(body.get("permissions", [])), transport="rest", token=self.token
             )
             return 200, ({"permissions": held} if held else {})
+        if self.path == logging_api.REST_PATH and self.verb == "POST":
+            return 200, logging_api.rest_list(api, self.body, self.token)
         method, request = self._vertex_request()
         response = api.handle(method, request, transport="rest", token=self.token)
         return 200, json_format.MessageToDict(response)

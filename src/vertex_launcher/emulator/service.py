@@ -27,6 +27,7 @@ from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Sett
 from vertex_launcher.emulator.errors import CRUD, SUBMISSION, ApiError, RateQuota, invalid, rate_limited
 from vertex_launcher.emulator.faults import FaultRule, FaultSet
 from vertex_launcher.emulator.iam import Iam, Principal
+from vertex_launcher.emulator.joblogs import LogSimulation
 from vertex_launcher.emulator.lifecycle import OUTCOMES, SimClock, Timeline
 from vertex_launcher.emulator.resources import CUSTOM, PIPELINE, Kind, split_parent
 from vertex_launcher.emulator.store import JobRecord, JobStore, now_rfc3339
@@ -77,7 +78,13 @@ METHODS: dict[str, Method] = {
     )
 }
 #: Method name → its gRPC service, for fault rules (which may name a method either way).
-SERVED = {method.name: method.service for method in METHODS.values()}
+#: Every method a fault rule may name: the job services', and the Logging API's read methods (``logging_api``).
+LOGGING_SERVICE = "google.logging.v2.LoggingServiceV2"
+SERVED = {
+    **{method.name: method.service for method in METHODS.values()},
+    "ListLogEntries": LOGGING_SERVICE,
+    "TailLogEntries": LOGGING_SERVICE,
+}
 
 
 class Api:
@@ -100,6 +107,7 @@ class Api:
         self.requests: list[dict[str, Any]] = []
         #: Accepted calls' monotonic times per (quota metric, project, region), for the sliding minute.
         self._windows: dict[tuple[str, str, str], collections.deque[float]] = {}
+        self.logs = LogSimulation()
         self._apply_runtime(self._startup_runtime())
         if settings.state_file is not None and settings.state_file.exists():
             self._load(settings.state_file)
@@ -228,6 +236,7 @@ class Api:
             self.store.clear()
             self.requests.clear()
             self._windows.clear()
+            self.logs.reset()
             # Re-anchor simulated time so timestamps of new jobs read as real time again.
             self.clock.wall_origin = time.time() - self.clock.now()
             self._apply_runtime(self._startup_runtime())

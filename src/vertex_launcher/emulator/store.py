@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 
 from vertex_launcher.emulator.errors import ApiError, invalid
 from vertex_launcher.emulator.filters import JobView, Predicate
+from vertex_launcher.emulator.joblogs import task_job_name
 from vertex_launcher.emulator.lifecycle import FORCEABLE, TERMINAL, SimClock, Snapshot, Timeline
 from vertex_launcher.emulator.resources import BY_COLLECTION, KINDS, Kind, split_name
 
@@ -171,6 +172,8 @@ class JobStore:
             task.task_unique_name = task_name
             if task_id > 1:
                 task.parent_task_id = 1
+                if state != _TASK_STATE.PENDING:  # the task's CustomJob, whose logs are the task's logs
+                    task.executor_detail.container_detail.main_job = task_job_name(record.name, task_name)
             task.state = state
             _stamp(task.create_time, wall(record.timeline.created))
             if snap.started is not None:
