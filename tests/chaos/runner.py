@@ -537,6 +537,8 @@ class Campaign:
             "on_terminate": Counter(r.schedule.on_terminate for r in self.reports),
             "outcome": Counter(r.schedule.outcome for r in self.reports),
             "concurrency": Counter(f"{r.schedule.concurrency}/earlier={r.schedule.earlier}" for r in self.reports),
+            "resubmit_on": Counter(r.schedule.resubmit_on or "-" for r in self.reports),
+            "jobs_per_run": Counter(str(len(own_jobs(r.schedule, r.observation.jobs))) for r in self.reports),
         }
         return {
             "seed": self.seed,
