@@ -14,7 +14,7 @@ import pytest
 from tests.fakes import FakeBackend
 from vertex_launcher.attempts import AttemptPolicy, Attempts, RunBackend, attempt_request, classify
 from vertex_launcher.clock import FakeClock
-from vertex_launcher.errors import ConfigError, QuotaExceededError
+from vertex_launcher.errors import ConfigError, QuotaExceededError, TransientApiError
 from vertex_launcher.jobs import JobRequest, JobView, Pool
 from vertex_launcher.poll import PollSchedule
 from vertex_launcher.result import ExitCode, Outcome, RunResult, is_terminal
@@ -255,6 +255,22 @@ def test_a_cancelling_attempt_found_on_reattach_is_watched_to_its_end_then_resum
 def test_a_job_cancelled_while_this_pod_watched_it_stays_a_failure() -> None:
     """Someone else cancels the job this pod is watching: exit 1, and no second job."""
     backend = Scripted(ends=[("JOB_STATE_CANCELLED", None)])
+    result = launch(backend)
+    assert (result.outcome, result.exit_code, len(backend.made())) == (Outcome.CANCELLED, ExitCode.JOB_FAILED, 1)
+
+
+def test_a_job_this_pod_made_cancelled_before_its_lookup_saw_it_stays_a_failure() -> None:
+    """An ambiguous create made the job, someone cancels it, then the lookup finds it CANCELLED: not a resume.
+
+    Found by ``make chaos`` (seed 1, schedule 251): the first-seen state alone would call this a stopped pod's cancel.
+    """
+    backend = Scripted()
+
+    def cancel_at_once(job: JobView) -> None:
+        backend.add_keep(replace(job, state="JOB_STATE_CANCELLED"))
+
+    backend.on_create = cancel_at_once
+    backend.failures["create"] = [TransientApiError("Deadline Exceeded", code="DEADLINE_EXCEEDED", ambiguous=True)]
     result = launch(backend)
     assert (result.outcome, result.exit_code, len(backend.made())) == (Outcome.CANCELLED, ExitCode.JOB_FAILED, 1)
 

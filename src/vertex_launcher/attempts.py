@@ -7,9 +7,9 @@ routes calls to the right region and remembers what this process saw of each job
 decides from that attempt alone — a pure function of its end, its number and the settings, so whichever pod looks
 next decides the same:
 
-- **resume**: the latest attempt is CANCELLED (or CANCELLING) and was so already when this process first saw it,
-  with ON_TERMINATE=cancel: the pod that watched it was stopped (its cancel-on-stop), so the next attempt is
-  submitted with the same spec. A job cancelled while this process watched it stays a failure (exit 1);
+- **resume**: the latest attempt was made by an earlier process and was CANCELLED (or CANCELLING) already when this
+  process first saw it, with ON_TERMINATE=cancel: the pod that watched it was stopped (its cancel-on-stop), so the
+  next attempt is submitted with the same spec. A job this process made or watched being cancelled stays a failure;
 - **resubmit**: the attempt failed for a class RESUBMIT_ON names (``classify``: capacity, preempted; a refused
   create: allocation-quota): the next attempt uses the next RESUBMIT_FALLBACKS choice, after RESUBMIT_DELAY_SECONDS;
 - anything else ends the run with that attempt's result: the exit code follows the last attempt.
@@ -189,9 +189,10 @@ class RunBackend:
         self._backends: dict[str, JobBackend] = {}
         self.regions = list(dict.fromkeys(regions))
         self._monotonic = monotonic
-        #: The first state this process saw of each job; the latest view of each.
+        #: The first state this process saw of each job; the latest view of each; the attempts it tried to create.
         self.first_seen: dict[str, str] = {}
         self.latest: dict[str, JobView] = {}
+        self.created: set[int] = set()
 
     def _of(self, region: str) -> JobBackend:
         if region not in self._backends:
@@ -226,7 +227,8 @@ class RunBackend:
         return self._each_region(request, timeout, "list_active")
 
     def create(self, request: JobRequest, *, timeout: float) -> JobView:
-        """See ``JobBackend``."""
+        """See ``JobBackend``; the attempt counts as this process's even when the create fails (it may have made it)."""
+        self.created.add(request.attempt)
         job = self._of(request.region).create(request, timeout=timeout)
         self._seen(job)
         return job
@@ -366,8 +368,11 @@ class Attempts:
 
     def _resume(self, job: JobView) -> _Next | None:
         first = self.backend.first_seen.get(job.name, "")
-        if not (self.attempts.resume and first.endswith(("_CANCELLING", "_CANCELLED"))):
-            return None  # cancelled while this process watched it, or in detach mode: someone else's cancel
+        earlier_pods = job.attempt not in self.backend.created and first.endswith(("_CANCELLING", "_CANCELLED"))
+        if not (self.attempts.resume and earlier_pods):
+            # Cancelled while this process watched it, or before it saw the job its own (ambiguous) create made, or
+            # in detach mode: someone else's cancel.
+            return None
         if job.attempt >= self.attempts.max_attempts:
             log.error(
                 "the run's latest job was cancelled by a stopped pod, and MAX_ATTEMPTS is reached: not resuming",

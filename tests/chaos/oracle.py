@@ -197,8 +197,11 @@ def check(obs: Observation) -> list[Violation]:
     if last is not None:
         _check_result_names_job(s, last, job, fail)
     if any(stopped(s, launch) for launch in final):
-        _check_stop(s, obs, job, fail)
-        _check_no_orphan(s, mine[1:], last, fail)  # the latest job is _check_stop's
+        if s.on_terminate == "detach" or (last is not None and stopped(s, last)):
+            _check_stop(s, obs, job, fail)
+            _check_no_orphan(s, mine[1:], last, fail)  # the latest job is _check_stop's
+        else:  # cancel mode, and a replacement pod followed: the attempts before its own were cancelled (ended)
+            _check_no_orphan(s, mine[1:], None, fail)
     _check_attempts(mine, fail)
     _check_resubmission(s, job, fail)
     _check_concurrency(s, obs, job, fail)
@@ -209,7 +212,8 @@ def check(obs: Observation) -> list[Violation]:
 
 
 def _check_no_orphan(s: Schedule, mine: list[dict[str, Any]], last: Launch | None, fail: Any) -> None:
-    if last is not None and stopped(s, last) and s.on_terminate == "cancel":
+    """Cancel mode: ``mine`` all ended — always (``last`` None), or when ``last`` was stopped."""
+    if s.on_terminate == "cancel" and (last is None or stopped(s, last)):
         orphans = [j["name"] for j in mine if not is_terminal(j["state"])]
         if orphans:
             fail("cancel-on-stop", f"the run was stopped for good, yet its job(s) {orphans} still run")
