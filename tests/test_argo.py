@@ -36,7 +36,7 @@ from tests.emulator.jobs import pipeline_spec
 from tests.fixtures.emulator import Emulator
 from tests.fixtures.fake_google import FakeMetadataServer
 from tests.fixtures.fake_registry import FakeRegistry
-from vertex_launcher.jobs import RUN_LABEL, SCHEDULE_LABEL
+from vertex_launcher.jobs import ATTEMPT_LABEL, RUN_LABEL, SCHEDULE_LABEL
 from vertex_launcher.outputs import FIELDS, RESULT_FILE
 from vertex_launcher.result import ExitCode
 from vertex_launcher.settings import PREFIX, setting_names
@@ -287,6 +287,7 @@ def test_a_step_runs_as_argo_would_and_its_outputs_are_the_result(argo: Argo, la
     assert job["labels"] == {
         RUN_LABEL: label_value(f"{WORKFLOW.uid}.{WORKFLOW.name}.train"),
         SCHEDULE_LABEL: "nightly",
+        ATTEMPT_LABEL: "1",
         "k8s-namespace": "vertex-launcher",
         "argo-workflow": WORKFLOW.name,
         "argo-workflow-uid": WORKFLOW.uid,

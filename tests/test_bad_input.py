@@ -95,6 +95,41 @@ CASES: list[tuple[str, dict[str, object], str]] = [
     ("ranges without a network", {"reserved_ip_ranges": '["r1"]'}, "VERTEX_LAUNCHER_RESERVED_IP_RANGES"),
     ("kms key format", {"encryption_spec_key_name": "my-key"}, "VERTEX_LAUNCHER_ENCRYPTION_SPEC_KEY_NAME"),
     ("custom job file sets our label", {"image_uri": None, "spec_file": "@our-label"}, "labels.vertex-launcher-run"),
+    ("zero max attempts", {"max_attempts": "0"}, "VERTEX_LAUNCHER_MAX_ATTEMPTS"),
+    ("resubmit class typo", {"resubmit_on": "capacity,stockout"}, "VERTEX_LAUNCHER_RESUBMIT_ON[1]"),
+    ("resubmit above max", {"resubmit_max_attempts": "4"}, "VERTEX_LAUNCHER_RESUBMIT_MAX_ATTEMPTS: must be ≤"),
+    ("fallbacks without resubmit", {"resubmit_fallbacks": '[{"region": "us-east1"}]'}, "set RESUBMIT_ON too"),
+    (
+        "fallback key typo",
+        {"resubmit_on": "capacity", "resubmit_fallbacks": '[{"acceleratorTyp": "NVIDIA_L4"}]'},
+        "VERTEX_LAUNCHER_RESUBMIT_FALLBACKS[0].acceleratorTyp",
+    ),
+    (
+        "fallback accelerator unknown to Vertex",
+        {"resubmit_on": "capacity", "resubmit_fallbacks": '[{"acceleratorType": "NVIDIA_H9000"}]'},
+        "VERTEX_LAUNCHER_RESUBMIT_FALLBACKS[0]: ",
+    ),
+    (
+        "fallback strategy",
+        {"resubmit_on": "preempted", "resubmit_fallbacks": '[{"schedulingStrategy": "CHEAP"}]'},
+        "VERTEX_LAUNCHER_RESUBMIT_FALLBACKS[0].schedulingStrategy",
+    ),
+    (
+        "fallback worker pool out of range",
+        {"resubmit_on": "capacity", "resubmit_fallbacks": '[{"machineType": "g2-standard-8", "workerPools": [3]}]'},
+        "VERTEX_LAUNCHER_RESUBMIT_FALLBACKS[0].workerPools",
+    ),
+    (
+        "pipeline fallback changing machines",
+        {
+            "job_type": "pipeline",
+            "pipeline_template": "@pipeline",
+            "resubmit_on": "capacity",
+            "resubmit_fallbacks": '[{"machineType": "g2-standard-8"}]',
+        },
+        "VERTEX_LAUNCHER_RESUBMIT_FALLBACKS[0]: a PipelineJob's machines",
+    ),
+    ("capacity resubmit without waiting", {"wait": "false", "resubmit_on": "capacity"}, "VERTEX_LAUNCHER_RESUBMIT_ON"),
 ]
 
 

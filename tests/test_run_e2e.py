@@ -38,6 +38,7 @@ def test_a_successful_custom_job_exits_0_with_the_canonical_result(fast: Emulato
     assert job["labels"] == {
         "vertex-launcher-run": "run-ok",
         "vertex-launcher-schedule": "vertex-launcher",
+        "vertex-launcher-attempt": "1",
         "k8s-namespace": "ml",
     }
     messages = [r["message"] for r in done.records]

@@ -117,6 +117,7 @@ def test_a_custom_job_from_env_has_one_worker_pool_and_the_contract_labels() -> 
         "team": "ml",
         "vertex-launcher-run": "3f1c2b9e-uid",
         "vertex-launcher-schedule": "nightly-train",
+        "vertex-launcher-attempt": "1",
         "k8s-namespace": "ml",
     }
     assert body["displayName"] == "nightly-train-20260131-0200"  # type: ignore[index]
@@ -196,6 +197,7 @@ def test_a_spec_file_may_be_a_whole_custom_job_with_labels_and_cmek(tmp_path: Pa
         "version": "2",
         "vertex-launcher-run": "3f1c2b9e-uid",
         "vertex-launcher-schedule": "nightly-train",
+        "vertex-launcher-attempt": "1",
         "k8s-namespace": "ml",
     }
     assert body["encryptionSpec"] == {"kmsKeyName": KMS_KEY}  # type: ignore[index]

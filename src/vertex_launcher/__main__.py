@@ -21,6 +21,7 @@ import structlog
 from vertex_launcher import cli
 from vertex_launcher.clock import SystemClock
 from vertex_launcher.errors import ConfigError, LauncherError
+from vertex_launcher.jobs import JobBackend, JobRequest
 from vertex_launcher.logs import LogPipeline, configure_logging, monitored_resource
 from vertex_launcher.poll import PollSchedule
 from vertex_launcher.result import ExitCode, Outcome, RunResult
@@ -30,7 +31,6 @@ from vertex_launcher.spec import Run, build_request, describe_run
 
 if TYPE_CHECKING:
     from vertex_launcher.auth import Identity
-    from vertex_launcher.jobs import JobRequest
     from vertex_launcher.logstream import LogSource, LogStreamer
 
 log = structlog.get_logger("vertex_launcher")
@@ -109,14 +109,15 @@ def _render(settings: Settings, run: Run) -> int:
 
 
 def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> RunResult:
+    from vertex_launcher.attempts import AttemptPolicy, Attempts, RunBackend
     from vertex_launcher.auth import resolve_identity
     from vertex_launcher.templates import gcs_reader, make_loader, registry_reader
-    from vertex_launcher.vertex import GapicBackend, canonical
+    from vertex_launcher.vertex import GapicBackend
     from vertex_launcher.watch import Policy, Watcher
 
     clock, logs = finisher.clock, finisher.logs
     # Everything that can be checked offline is checked before credentials are even looked for.
-    canonical(build_request(settings, run, project=settings.project, load_template=make_loader(None)))
+    _check(settings, build_request(settings, run, project=settings.project, load_template=make_loader(None)))
     log.info("configuration loaded", **_summary(settings, run))
     if run.key_is_fresh:
         log.warning("no RUN_KEY or K8S_JOB_UID: a retried pod cannot find this run's job (fine for a one-off)")
@@ -152,17 +153,29 @@ def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> R
         registry_reader(identity.credentials, settings.artifact_registry_endpoint),
     )
     request = build_request(settings, run, project=project, load_template=loader)
-    canonical(request)
+    _check(settings, request)
     if command == "doctor":
         from vertex_launcher.doctor import run_doctor
 
         return run_doctor(settings=settings, identity=identity, request=request)
-    backend = GapicBackend(
-        kind=request.kind,
-        region=settings.region,
-        credentials=identity.credentials,
-        endpoint=settings.api_endpoint,
-        insecure=settings.api_insecure,
+    attempts = AttemptPolicy(
+        max_attempts=settings.max_attempts,
+        resubmit_on=frozenset(settings.resubmit_on),
+        resubmit_max_attempts=settings.resubmit_max_attempts,
+        fallbacks=tuple(settings.resubmit_fallbacks),
+        resubmit_delay=settings.resubmit_delay_seconds,
+        resume=settings.on_terminate == "cancel",
+    )
+    backend = RunBackend(
+        lambda region: GapicBackend(
+            kind=request.kind,
+            region=region,
+            credentials=identity.credentials,
+            endpoint=settings.api_endpoint,
+            insecure=settings.api_insecure,
+        ),
+        regions=[settings.region, *attempts.regions],
+        monotonic=clock.monotonic,
     )
     policy = Policy(
         wait=settings.wait,
@@ -175,29 +188,41 @@ def _launch(command: str, settings: Settings, run: Run, finisher: Finisher) -> R
         heartbeat=settings.heartbeat_seconds,
     )
     streamer = _log_streamer(settings, identity, request, clock, logs)  # None unless STREAM_LOGS=true
+    rng = random.Random()
 
     def job_known(name: str) -> None:
         _job_known(name, logs, finisher)
         if streamer is not None:
             streamer.start(name)
 
-    watcher = Watcher(
-        backend=streamer.observe(backend) if streamer else backend,
-        clock=clock,
-        policy=policy,
-        rng=random.Random(),
-        project=project,
-        on_job=job_known,
-    )
+    def watcher(*, backend: JobBackend, **per_attempt: Any) -> Watcher:
+        observed = streamer.observe(backend) if streamer is not None else backend
+        return Watcher(backend=observed, clock=clock, rng=rng, project=project, on_job=job_known, **per_attempt)
+
     gc.freeze()  # what start-up made lives to the end; keep it out of every later collection
     gc.enable()
     try:
-        result = watcher.run(request)
+        result = Attempts(backend=backend, clock=clock, policy=policy, attempts=attempts, watcher=watcher).run(request)
     except BaseException:
         if streamer is not None:
             streamer.stop()  # no line of the job may follow the result record
         raise
     return streamer.finish(result) if streamer is not None else result
+
+
+def _check(settings: Settings, request: JobRequest) -> None:
+    """The request, and the one of every RESUBMIT_FALLBACKS choice, as Vertex will read it (ConfigError if not)."""
+    from vertex_launcher.attempts import fallback_requests
+    from vertex_launcher.vertex import canonical
+
+    canonical(request)
+    for index, fallback in enumerate(fallback_requests(request, settings.resubmit_fallbacks)):
+        try:
+            canonical(fallback)
+        except ConfigError as exc:
+            detail = exc.message.removeprefix("VERTEX_LAUNCHER_SPEC_FILE: ")
+            msg = f"{PREFIX}RESUBMIT_FALLBACKS[{index}]: {detail}"
+            raise ConfigError(msg) from None
 
 
 def _log_streamer(

@@ -15,6 +15,10 @@ JobKind = Literal["custom", "pipeline"]
 RUN_LABEL = "vertex-launcher-run"
 SCHEDULE_LABEL = "vertex-launcher-schedule"
 NAMESPACE_LABEL = "k8s-namespace"
+#: The attempt number (1, 2, …) of each Vertex job of a run; a job without it is attempt 1.
+ATTEMPT_LABEL = "vertex-launcher-attempt"
+#: Which RESUBMIT_FALLBACKS choice an attempt used (0: the configured job); set only when fallbacks are configured.
+FALLBACK_LABEL = "vertex-launcher-fallback"
 
 
 @dataclass(frozen=True)
@@ -29,11 +33,28 @@ class JobRequest:
     pipeline_job_id: str | None = None
     #: The ``k8s-namespace`` label value, or None: part of the schedule's identity for the concurrency check.
     namespace_label: str | None = None
+    #: Which attempt of the run this request makes (its ``vertex-launcher-attempt`` label).
+    attempt: int = 1
 
     @property
     def project(self) -> str:
         """The project segment of the parent."""
         return self.parent.split("/")[1]
+
+    @property
+    def region(self) -> str:
+        """The location segment of the parent."""
+        return self.parent.split("/")[3]
+
+
+@dataclass(frozen=True)
+class Pool:
+    """The machines of one worker pool: what usage (machine- and accelerator-seconds) is counted from."""
+
+    machine_type: str
+    replica_count: int = 1
+    accelerator_type: str | None = None
+    accelerator_count: int = 0
 
 
 @dataclass(frozen=True)
@@ -51,6 +72,27 @@ class JobView:
     tasks: dict[str, Any] | None = None
     #: Pipelines: pipeline task name → the resource name of the CustomJob that runs it (whose logs are the task's).
     task_jobs: dict[str, str] = field(default_factory=dict)
+    #: CustomJob worker pools (empty for PipelineJobs, whose tasks' machines the launcher does not see).
+    pools: tuple[Pool, ...] = ()
+    #: CustomJob ``jobSpec.scheduling.strategy`` (e.g. SPOT), None when unset or for PipelineJobs.
+    strategy: str | None = None
+
+    @property
+    def attempt(self) -> int:
+        """The job's attempt number (label ``vertex-launcher-attempt``; 1 without it)."""
+        value = self.labels.get(ATTEMPT_LABEL, "1")
+        return int(value) if value.isdigit() and int(value) > 0 else 1
+
+    @property
+    def fallback(self) -> int:
+        """Which RESUBMIT_FALLBACKS choice the job used (label ``vertex-launcher-fallback``; 0 without it)."""
+        value = self.labels.get(FALLBACK_LABEL, "0")
+        return int(value) if value.isdigit() else 0
+
+    @property
+    def region(self) -> str:
+        """The location segment of the job's resource name."""
+        return self.name.split("/")[3]
 
 
 class JobBackend(Protocol):

@@ -18,8 +18,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import AliasChoices, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic.alias_generators import to_camel
+from pydantic_settings import BaseSettings, NoDecode, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from vertex_launcher.errors import ConfigError
 
@@ -36,6 +37,53 @@ _RESERVED_IP_RANGE = re.compile(rf"^{_RFC1035}$")
 _KMS_KEY = re.compile(r"^projects/[^/]+/locations/[^/]+/keyRings/[^/]+/cryptoKeys/[^/]+$")
 
 PositiveSeconds = Annotated[float, Field(gt=0)]
+#: The failure classes RESUBMIT_ON can name (``attempts.classify`` decides which one a failure is).
+ResubmitClass = Literal["capacity", "preempted", "allocation-quota"]
+
+
+class ResubmitFallback(BaseModel):
+    """One RESUBMIT_FALLBACKS choice: what the next attempt changes (camelCase keys, as in a spec file)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, alias_generator=to_camel, populate_by_name=True)
+
+    machine_type: str | None = Field(default=None, description="workerPoolSpecs[].machineSpec.machineType")
+    accelerator_type: str | None = Field(default=None, description="machineSpec.acceleratorType, e.g. NVIDIA_L4")
+    accelerator_count: int | None = Field(default=None, ge=0, description="machineSpec.acceleratorCount")
+    worker_pools: list[Annotated[int, Field(ge=0)]] | None = Field(
+        default=None, description="Indexes of the worker pools the machine fields change; default: every pool."
+    )
+    region: str | None = Field(default=None, description="Submit to this region instead.")
+    scheduling_strategy: Literal["STANDARD", "SPOT", "FLEX_START"] | None = Field(
+        default=None, description="jobSpec.scheduling.strategy"
+    )
+    max_wait_duration: str | None = Field(
+        default=None, description="jobSpec.scheduling.maxWaitDuration (FLEX_START), e.g. 3600s"
+    )
+
+    @field_validator("region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is not None and not _REGION.match(value):
+            msg = f"{value!r} is not a region name like us-central1"
+            raise ValueError(msg)
+        return value
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> ResubmitFallback:
+        if not self.model_dump(exclude_none=True, exclude={"worker_pools"}):
+            msg = "a fallback must change something: machineType, acceleratorType, acceleratorCount, region, "
+            raise ValueError(msg + "schedulingStrategy or maxWaitDuration")
+        return self
+
+    @property
+    def machine_fields(self) -> dict[str, Any]:
+        """The machineSpec fields this choice sets (REST JSON names)."""
+        fields: dict[str, Any] = {
+            "machineType": self.machine_type,
+            "acceleratorType": self.accelerator_type,
+            "acceleratorCount": self.accelerator_count,
+        }
+        return {key: value for key, value in fields.items() if value is not None}
 
 
 class Settings(BaseSettings):
@@ -119,6 +167,34 @@ class Settings(BaseSettings):
     )
     heartbeat_seconds: PositiveSeconds = Field(
         default=600.0, description="Log a heartbeat this often while the job's state does not change."
+    )
+
+    # --- attempts ---
+    max_attempts: int = Field(
+        default=3,
+        ge=1,
+        description="The most Vertex jobs one run makes, for any reason (resumes after a stopped pod, "
+        "resubmissions); 1 turns both off.",
+    )
+    resubmit_on: Annotated[list[ResubmitClass], NoDecode] = Field(
+        default_factory=list,
+        description="Comma-separated (or JSON list) failure classes to resubmit: capacity (a stockout), preempted "
+        "(Spot VMs reclaimed), allocation-quota (e.g. GPUs refused on create); default none.",
+    )
+    resubmit_max_attempts: int | None = Field(
+        default=None,
+        ge=1,
+        description="A RESUBMIT_ON failure of attempt N is resubmitted only while N is below this; default "
+        "MAX_ATTEMPTS.",
+    )
+    resubmit_fallbacks: list[ResubmitFallback] = Field(
+        default_factory=list,
+        description="JSON list of choices tried in order by resubmitted attempts (then round again from the "
+        "configured job): machineType, acceleratorType, acceleratorCount, workerPools, region, "
+        "schedulingStrategy (STANDARD, SPOT, FLEX_START), maxWaitDuration.",
+    )
+    resubmit_delay_seconds: float = Field(
+        default=60.0, ge=0, description="Pause before a resubmission (capacity rarely comes back at once)."
     )
 
     # --- identity of the run ---
@@ -285,6 +361,16 @@ class Settings(BaseSettings):
                 raise ValueError(msg)
         return value
 
+    @field_validator("resubmit_on", mode="before")
+    @classmethod
+    def _classes(cls, value: object) -> object:
+        if isinstance(value, str):
+            text = value.strip()
+            if text.startswith("["):
+                return json.loads(text)
+            return [item.strip().lower() for item in text.split(",") if item.strip()]
+        return value
+
     @field_validator("scheduled_time")
     @classmethod
     def _aware(cls, value: datetime | None) -> datetime | None:
@@ -311,6 +397,7 @@ class Settings(BaseSettings):
         if (self.accelerator_type is None) != (self.accelerator_count == 0):
             msg = f"{PREFIX}ACCELERATOR_COUNT: set ACCELERATOR_TYPE and a count ≥ 1 together"
             raise ValueError(msg)
+        self._consistent_attempts()
         return self
 
     def _check_plaintext(self) -> None:
@@ -351,6 +438,27 @@ class Settings(BaseSettings):
                 )
                 raise ValueError(msg)
 
+    def _consistent_attempts(self) -> None:
+        if self.resubmit_max_attempts is not None and self.resubmit_max_attempts > self.max_attempts:
+            msg = f"{PREFIX}RESUBMIT_MAX_ATTEMPTS: must be ≤ MAX_ATTEMPTS ({self.max_attempts}), which bounds all"
+            raise ValueError(msg)
+        if self.resubmit_fallbacks and not self.resubmit_on:
+            msg = f"{PREFIX}RESUBMIT_FALLBACKS: used only when a failure is resubmitted; set RESUBMIT_ON too"
+            raise ValueError(msg)
+        if not self.wait and set(self.resubmit_on) & {"capacity", "preempted"}:
+            msg = (
+                f"{PREFIX}RESUBMIT_ON: capacity and preempted failures come after the submit, which WAIT=false does "
+                "not watch; keep only allocation-quota or set WAIT=true"
+            )
+            raise ValueError(msg)
+        for index, fallback in enumerate(self.resubmit_fallbacks):
+            if self.job_type == "pipeline" and (fallback.machine_fields or fallback.worker_pools is not None):
+                msg = f"{PREFIX}RESUBMIT_FALLBACKS[{index}]: a PipelineJob's machines are in its template; only region"
+                raise ValueError(msg + " may change")
+            if self.job_type == "pipeline" and (fallback.scheduling_strategy or fallback.max_wait_duration):
+                msg = f"{PREFIX}RESUBMIT_FALLBACKS[{index}]: a PipelineJob has no jobSpec.scheduling; only region"
+                raise ValueError(msg + " may change")
+
 
 def is_loopback(endpoint: str) -> bool:
     """True when ``host:port`` names this machine."""
@@ -382,6 +490,7 @@ def _describe(error: Mapping[str, Any]) -> str:
     loc = error.get("loc") or ()
     field = str(loc[0]) if loc else ""
     name = f"{PREFIX}{field.upper()}" if field else "configuration"
+    name += "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc[1:])
     message = str(error.get("msg", "invalid")).removeprefix("Value error, ")
     if error.get("type") == "missing":
         message = "is required"
@@ -398,7 +507,7 @@ def load_settings() -> Settings:
     """Build Settings from the process environment; any problem is one ConfigError naming the variable."""
     _check_unknown(os.environ)
     # pydantic-settings decodes JSON fields itself; check them first so the message names the variable.
-    for name in ("command", "args", "env", "pipeline_parameters", "labels", "reserved_ip_ranges"):
+    for name in ("command", "args", "env", "pipeline_parameters", "labels", "reserved_ip_ranges", "resubmit_fallbacks"):
         raw = os.environ.get(f"{PREFIX}{name.upper()}")
         if raw is not None:
             try:

@@ -20,7 +20,7 @@ from typing import Any
 import yaml
 
 from vertex_launcher.errors import ConfigError
-from vertex_launcher.jobs import NAMESPACE_LABEL, RUN_LABEL, SCHEDULE_LABEL, JobRequest
+from vertex_launcher.jobs import ATTEMPT_LABEL, FALLBACK_LABEL, NAMESPACE_LABEL, RUN_LABEL, SCHEDULE_LABEL, JobRequest
 from vertex_launcher.runtime_config import build_runtime_config
 from vertex_launcher.settings import Settings
 from vertex_launcher.templating import Context, render, render_tree
@@ -135,12 +135,12 @@ def build_request(settings: Settings, run: Run, *, project: str | None, load_tem
 
 def _labels(settings: Settings, run: Run, from_file: dict[str, Any]) -> dict[str, str]:
     """The file's labels, LABELS, then ours (which always win: a file naming one of our keys is an error)."""
-    ours = {RUN_LABEL: label_value(run.key), SCHEDULE_LABEL: label_value(run.schedule)}
+    ours = {RUN_LABEL: label_value(run.key), SCHEDULE_LABEL: label_value(run.schedule), ATTEMPT_LABEL: "1"}
     if run.namespace:
         ours[NAMESPACE_LABEL] = label_value(run.namespace)
     from_file = {str(key): str(value) for key, value in from_file.items()}  # YAML may read `version: 2` as a number
     for key, value in from_file.items():
-        if key in (RUN_LABEL, SCHEDULE_LABEL, NAMESPACE_LABEL):
+        if key in (RUN_LABEL, SCHEDULE_LABEL, NAMESPACE_LABEL, ATTEMPT_LABEL, FALLBACK_LABEL):
             msg = f"{SPEC_FILE}: labels.{key} is set by the launcher for every run; remove it from the spec file"
             raise ConfigError(msg)
         if key in settings.labels and settings.labels[key] != value:

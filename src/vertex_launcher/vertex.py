@@ -28,7 +28,7 @@ from vertex_launcher.errors import (
     QuotaExceededError,
     TransientApiError,
 )
-from vertex_launcher.jobs import NAMESPACE_LABEL, RUN_LABEL, SCHEDULE_LABEL, JobKind, JobRequest, JobView
+from vertex_launcher.jobs import NAMESPACE_LABEL, RUN_LABEL, SCHEDULE_LABEL, JobKind, JobRequest, JobView, Pool
 from vertex_launcher.redaction import redact_text
 from vertex_launcher.result import ACTIVE_STATES, TERMINAL_STATES
 
@@ -204,7 +204,26 @@ class GapicBackend:
             error=error,
             tasks=_task_summary(job.job_detail.task_details) if self.kind == "pipeline" else None,
             task_jobs=_task_jobs(job.job_detail.task_details) if self.kind == "pipeline" else {},
+            pools=_pools(job.job_spec) if self.kind == "custom" else (),
+            strategy=_strategy(job.job_spec) if self.kind == "custom" else None,
         )
+
+
+def _pools(spec: Any) -> tuple[Pool, ...]:
+    """The machines of each non-empty worker pool (an empty placeholder pool holds none)."""
+    pools = []
+    for pool in spec.worker_pool_specs:
+        machine = pool.machine_spec
+        if not machine.machine_type:
+            continue
+        accelerator = machine.accelerator_type.name if machine.accelerator_count else None
+        pools.append(Pool(machine.machine_type, int(pool.replica_count), accelerator, int(machine.accelerator_count)))
+    return tuple(pools)
+
+
+def _strategy(spec: Any) -> str | None:
+    strategy = spec.scheduling.strategy
+    return None if not strategy else str(strategy.name)
 
 
 def _created(job: JobView) -> datetime:

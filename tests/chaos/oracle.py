@@ -4,14 +4,20 @@
 schedule and from what the harness did (signal sent, process killed, outage made), never from the launcher's own
 output; the launcher's output is only compared against them. Invariants:
 
-- ``one-job-per-run-key``: at most one job carries the run key; exactly one when the run had to submit, none when
-  it had to skip or stop before submitting;
+- ``job-count``: how many jobs carry the run key: one when the run had to submit, none when it had to skip or stop
+  before submitting, one more for each attempt the run had to make (a resume after a stopped pod in cancel mode, a
+  capacity failure resubmitted to the fallback region, up to MAX_ATTEMPTS when every region fails);
+- ``attempts``: attempt labels are distinct and at most MAX_ATTEMPTS, and never two jobs of the run were active at
+  once (each attempt was created after the previous one had ended); the result names the latest attempt;
 - ``exit-code``: the contract's code for what happened (SIGTERM/SIGINT → 143, TIMEOUT → 4, job failed or
   cancelled by someone else → 1, succeeded → 0, WAIT=false → 0, Forbid skip → 0, allocation quota → 1, outage past
   the budget → 5, SIGKILL + rerun → the rerun's code from the job's final state; transient faults within the budget,
   emulator restarts and a PAUSED spell change nothing);
 - ``cancel-on-stop``: ON_TERMINATE=cancel and the run was stopped → its job is terminal (after a few seconds of
-  CANCELLING); ``detach-on-stop``: ON_TERMINATE=detach → its job was not cancelled;
+  CANCELLING), and when the last process was stopped no job of the run is left running at all (no orphan);
+  ``detach-on-stop``: ON_TERMINATE=detach → its job was not cancelled;
+- ``resubmission``: a capacity failure named by RESUBMIT_ON moves the run to the fallback region (unless every
+  region fails); one not named is the run's end;
 - ``result-record``: every stdout line is a JSON object, none holds a traceback (stderr neither), the last one is
   the canonical result whose ``exit_code`` is the process's, and which names the run's job and its final state;
 - ``concurrency``: Forbid skips without any create and names the earlier job; Replace cancels the earlier job
@@ -32,6 +38,8 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from tests.chaos.schedule import CAPACITY, FALLBACK_REGION, MAX_ATTEMPTS, RERUN_AFTER_STOP
 
 if TYPE_CHECKING:
     from tests.chaos.runner import Launch, Observation
@@ -101,11 +109,17 @@ def _expected_exit(  # noqa: PLR0911 - a table
     ``has_job``: the run key's job exists at the end; ``after_stop``: an earlier launch of the run was stopped.
     """
     s = schedule
+    own_end = {0 if s.outcome == "succeeded" else 1}
     if launch.signal is not None:
         return {SIGNAL_EXIT}
     if after_stop and has_job:
-        # The replacement pod reports the job the stopped one left: CANCELLED (1), or the detached job's end.
-        return {1} if s.on_terminate == "cancel" else {0 if s.outcome == "succeeded" else 1}
+        # The replacement pod: after cancel it resumes with the next attempt (submitted only, with WAIT=false);
+        # after detach it reattaches to the job the stopped pod left. Either way the exit follows the last attempt.
+        return {0} if s.on_terminate == "cancel" and not s.wait else own_end
+    if s.event in CAPACITY:
+        if not s.resubmit or s.everywhere:
+            return {1}  # the capacity failure (or the last of MAX_ATTEMPTS of them) ends the run
+        return {0} if not s.wait else own_end
     if launch.role == "run" and s.event == "quota":
         return {1}
     if launch.role == "run" and s.event == "outage-then-rerun" and launch.event_done:
@@ -125,13 +139,26 @@ def expected_job_count(schedule: Schedule, launches: list[Launch]) -> set[int]:
     """How many jobs may carry the run key at the end."""
     s = schedule
     first = launches[0] if launches else None
+    stopped_first = first is not None and first.signal is not None
+    resumed = stopped_first and s.rerun_after_stop and s.on_terminate == "cancel"
     if s.blocked or s.event == "quota":
         return {0}
-    if s.event == "sigterm-lookup" and first is not None and first.signal is not None:
-        return {0}
+    if s.event == "sigterm-lookup" and stopped_first:
+        return {1} if s.rerun_after_stop else {0}  # the replacement pod submits attempt 1
     if s.event == "timeout":
         return {0, 1}  # the timeout may fall before the create when faults slow the run down
-    return {1}
+    if s.event in CAPACITY:
+        return {_capacity_jobs(s) + (1 if resumed else 0)}
+    return {2} if resumed and s.event in RERUN_AFTER_STOP else {1}
+
+
+def _capacity_jobs(s: Schedule) -> int:
+    """Jobs a capacity schedule makes before any resume: the failed ones, then the one in the fallback region."""
+    if s.event == "quota-resubmit":
+        return 1 if s.resubmit else 0  # the refused create makes no job
+    if not s.resubmit:
+        return 1
+    return MAX_ATTEMPTS if s.everywhere else 2
 
 
 def check(obs: Observation) -> list[Violation]:
@@ -149,7 +176,7 @@ def check(obs: Observation) -> list[Violation]:
     if len(mine) not in expected_job_count(s, obs.launches):
         names = [f"{j['name']} ({j['state']})" for j in mine]
         fail(
-            "one-job-per-run-key",
+            "job-count",
             f"{len(mine)} job(s) carry the run key, expected {expected_job_count(s, obs.launches)}: {names}",
         )
 
@@ -170,12 +197,53 @@ def check(obs: Observation) -> list[Violation]:
     if last is not None:
         _check_result_names_job(s, last, job, fail)
     if any(stopped(s, launch) for launch in final):
-        _check_stop(s, obs, job, fail)
+        if s.on_terminate == "detach" or (last is not None and stopped(s, last)):
+            _check_stop(s, obs, job, fail)
+            _check_no_orphan(s, mine[1:], last, fail)  # the latest job is _check_stop's
+        else:  # cancel mode, and a replacement pod followed: the attempts before its own were cancelled (ended)
+            _check_no_orphan(s, mine[1:], None, fail)
+    _check_attempts(mine, fail)
+    _check_resubmission(s, job, fail)
     _check_concurrency(s, obs, job, fail)
     if s.event == "quota":
         _check_quota(s, obs, fail)
     _check_retry_delays(s, obs, fail)
     return out
+
+
+def _check_no_orphan(s: Schedule, mine: list[dict[str, Any]], last: Launch | None, fail: Any) -> None:
+    """Cancel mode: ``mine`` all ended — always (``last`` None), or when ``last`` was stopped."""
+    if s.on_terminate == "cancel" and (last is None or stopped(s, last)):
+        orphans = [j["name"] for j in mine if not is_terminal(j["state"])]
+        if orphans:
+            fail("cancel-on-stop", f"the run was stopped for good, yet its job(s) {orphans} still run")
+
+
+def _check_resubmission(s: Schedule, job: dict[str, Any] | None, fail: Any) -> None:
+    if s.event not in CAPACITY or job is None or not s.resubmit or s.everywhere:
+        return
+    if job["name"].split("/")[3] != FALLBACK_REGION:
+        message = f"RESUBMIT_ON={s.resubmit_on}: the run's last job {job['name']} is not in {FALLBACK_REGION}"
+        fail("resubmission", message)
+
+
+def attempt_of(job: dict[str, Any]) -> int:
+    """A job's vertex-launcher-attempt label (1 without it)."""
+    return int(job["labels"].get("vertex-launcher-attempt", "1"))
+
+
+def _check_attempts(mine: list[dict[str, Any]], fail: Any) -> None:
+    numbers = [attempt_of(job) for job in mine]
+    if len(set(numbers)) != len(numbers) or any(n > MAX_ATTEMPTS for n in numbers) or len(mine) > MAX_ATTEMPTS:
+        fail("attempts", f"attempt labels {sorted(numbers)} are not distinct or exceed MAX_ATTEMPTS={MAX_ATTEMPTS}")
+    ordered = sorted((j for j in mine if j.get("create_time")), key=lambda j: _seconds(j["create_time"]))
+    for earlier, later in itertools.pairwise(ordered):
+        if earlier.get("end_time") is None or _seconds(earlier["end_time"]) > _seconds(later["create_time"]):
+            fail(
+                "attempts",
+                f"two jobs of the run were active at once: {earlier['name']} (ended {earlier.get('end_time')}) "
+                f"and {later['name']} (created {later['create_time']})",
+            )
 
 
 def _check_output(s: Schedule, launch: Launch, fail: Any) -> None:
@@ -235,6 +303,8 @@ def _check_result_names_job(s: Schedule, last: Launch, job: dict[str, Any] | Non
         fail("result-record", f"{last.role}: the result names {result.get('job')!r}, the run's job is {job['name']}")
     if result.get("outcome") in ("succeeded", "failed") and result.get("state") != job["state"]:
         fail("result-record", f"{last.role}: the result says {result.get('state')}, the job is {job['state']}")
+    if "attempt" in result and result["attempt"] != attempt_of(job):
+        fail("attempts", f"{last.role}: the result says attempt {result['attempt']}, the latest is {attempt_of(job)}")
 
 
 def _check_stop(s: Schedule, obs: Observation, job: dict[str, Any] | None, fail: Any) -> None:

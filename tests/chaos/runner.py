@@ -29,7 +29,14 @@ from pathlib import Path
 from typing import Any
 
 from tests.chaos.oracle import Violation, check, own_jobs
-from tests.chaos.schedule import NEVER, Schedule, generate
+from tests.chaos.schedule import (
+    FALLBACK_REGION,
+    LONG_RUN_SECONDS,
+    NEVER,
+    RESUBMIT_DELAY_SECONDS,
+    Schedule,
+    generate,
+)
 from tests.fixtures.emulator import Emulator, EmulatorError
 from tests.launcher import launcher_env
 from tests.pipelines import compile_pipeline
@@ -244,6 +251,9 @@ class Worker:
         em.reset()
         if s.earlier != "none":
             obs.earlier_job = self._make_earlier(s)
+        if s.capacity_kind is not None:  # after the earlier job, which must not meet the trouble
+            region = None if s.everywhere else "us-central1"
+            em.configure(capacity=[{"kind": s.capacity_kind, **({"region": region} if region else {})}])
         # From here on the request log holds only the launcher's calls.
         self._log_offset = self.request_log.stat().st_size if self.request_log.exists() else 0
         em.add_faults(s.rules())
@@ -278,6 +288,11 @@ class Worker:
             settings["timeout_seconds"] = str(s.timeout_seconds)
         if s.event == "outage-then-rerun":
             settings["transient_retry_seconds"] = OUTAGE_BUDGET_SECONDS
+        if s.resubmit_on is not None:
+            settings["resubmit_on"] = s.resubmit_on
+            settings["resubmit_fallbacks"] = [{"region": FALLBACK_REGION}]
+            delay = RESUBMIT_DELAY_SECONDS if s.event == "sigkill-resubmit" else 0
+            settings["resubmit_delay_seconds"] = str(delay)
         return launcher_env(self.emulator, workdir, **settings)
 
     def _make_earlier(self, s: Schedule) -> str:
@@ -319,6 +334,8 @@ class Worker:
         try:
             if role == "run":
                 self._make_event(s, process, launch)
+            elif s.run_seconds == LONG_RUN_SECONDS and s.wait:
+                self._end_new_jobs(s, process)
             try:
                 process.wait(LAUNCH_TIMEOUT_SECONDS)
             except subprocess.TimeoutExpired:
@@ -340,7 +357,7 @@ class Worker:
 
     def _make_event(self, s: Schedule, process: subprocess.Popen[str], launch: Launch) -> None:
         event = s.event
-        if event in ("none", "timeout", "quota"):
+        if event in ("none", "timeout", "quota", "stockout", "preempted", "quota-resubmit"):
             return
         if event == "sigkill-random":
             deadline = time.monotonic() + s.kill_after
@@ -376,6 +393,8 @@ class Worker:
             return lambda: self._in_flight(m["create"]) > 0
         if event in ("sigterm-create-ambiguous", "sigkill-create-ambiguous"):
             return lambda: self._in_flight(m["create"]) > 0 and bool(own_jobs(s, self.emulator.jobs()))
+        if event == "sigkill-resubmit":  # attempt 1 has failed: the launcher is in its pause before attempt 2
+            return lambda: any(job["state"].endswith("_FAILED") for job in own_jobs(s, self.emulator.jobs()))
         return lambda: self._watching(s)
 
     def _force_end(self, s: Schedule, process: subprocess.Popen[str]) -> None:
@@ -390,6 +409,18 @@ class Worker:
         self._wait_for(lambda: self._gets(s, name) >= seen + 2, process)
         self.emulator.force(name, prefix + s.outcome.upper())
 
+    def _end_new_jobs(self, s: Schedule, process: subprocess.Popen[str]) -> None:
+        """A rerun's new attempt of a long job (the resume after a drain) ends as the schedule says once RUNNING."""
+        prefix = "JOB_STATE_" if s.job_type == "custom" else "PIPELINE_STATE_"
+        before = {job["name"] for job in own_jobs(s, self.emulator.jobs())}
+        deadline = time.monotonic() + PHASE_TIMEOUT_SECONDS
+        while process.poll() is None and time.monotonic() < deadline:
+            for job in own_jobs(s, self.emulator.jobs()):
+                if job["name"] not in before and job["state"] == prefix + "RUNNING":
+                    self.emulator.force(job["name"], prefix + s.outcome.upper())
+                    return
+            time.sleep(POLL_SECONDS)
+
     def _end_detached_job(self, s: Schedule) -> None:
         """The detached job (long on purpose) ends with the schedule's outcome before the replacement pod starts."""
         prefix = "JOB_STATE_" if s.job_type == "custom" else "PIPELINE_STATE_"
@@ -402,6 +433,10 @@ class Worker:
 
     def _watching(self, s: Schedule) -> bool:
         jobs = own_jobs(s, self.emulator.jobs())
+        if s.event == "sigterm-attempt-2":  # the attempt in the fallback region, once it runs
+            jobs = [job for job in jobs if job["labels"].get("vertex-launcher-attempt") == "2"]
+            if not jobs or not jobs[0]["state"].endswith("RUNNING"):
+                return False
         if not jobs:
             return False
         return self._gets(s, jobs[0]["name"]) >= s.watch_gets
@@ -502,6 +537,8 @@ class Campaign:
             "on_terminate": Counter(r.schedule.on_terminate for r in self.reports),
             "outcome": Counter(r.schedule.outcome for r in self.reports),
             "concurrency": Counter(f"{r.schedule.concurrency}/earlier={r.schedule.earlier}" for r in self.reports),
+            "resubmit_on": Counter(r.schedule.resubmit_on or "-" for r in self.reports),
+            "jobs_per_run": Counter(str(len(own_jobs(r.schedule, r.observation.jobs))) for r in self.reports),
         }
         return {
             "seed": self.seed,

@@ -2,9 +2,10 @@
 
 ``generate(seed, index)`` picks the event (round-robin over ``EVENTS`` by index, so any run of ≥ len(EVENTS)
 schedules covers each one) and, from ``random.Random(f"{seed}:{index}")``, everything else: job type, WAIT,
-ON_TERMINATE, outcome, CONCURRENCY_POLICY with or without an earlier job of the same schedule, and a few transient
-fault rules. ``Schedule.rules()`` is the exact list of emulator fault rules the runner installs. Used by
-``tests/chaos/runner.py`` and ``scripts/chaos.py``; the same seed and index always give the same schedule.
+ON_TERMINATE, outcome, CONCURRENCY_POLICY with or without an earlier job of the same schedule, whether capacity
+failures are resubmitted, and a few transient fault rules. ``Schedule.rules()`` is the exact list of emulator fault
+rules the runner installs. Used by ``tests/chaos/runner.py`` and ``scripts/chaos.py``; the same seed and index always
+give the same schedule.
 """
 
 from __future__ import annotations
@@ -30,10 +31,26 @@ EVENTS: tuple[str, ...] = (
     "timeout",  # TIMEOUT_SECONDS passes while a long job runs
     "outage-then-rerun",  # the API goes away until the retry budget is spent (exit 5); the pod retry reattaches
     "quota",  # an allocation-quota RESOURCE_EXHAUSTED on create (exit 1, fail fast, no job)
+    "stockout",  # the home region has no capacity (or no region has): resubmitted to the fallback region, or not
+    "preempted",  # the job's VMs are preempted in the home region: resubmitted to the fallback region, or not
+    "quota-resubmit",  # the home region refuses the create for quota: resubmitted to the fallback region
+    "sigterm-attempt-2",  # a stockout, then SIGTERM/SIGINT while attempt 2 runs; the replacement pod goes on
+    "sigkill-resubmit",  # a stockout, then SIGKILL during the pause before the resubmission; the rerun resubmits
 )
+
+#: Events whose home region has capacity trouble (an emulator capacity rule) and which may resubmit elsewhere.
+CAPACITY = frozenset({"stockout", "preempted", "quota-resubmit", "sigterm-attempt-2", "sigkill-resubmit"})
+#: The region attempts go to when the home region (us-central1) fails them.
+FALLBACK_REGION = "europe-west4"
+#: MAX_ATTEMPTS of every schedule (the launcher's default).
+MAX_ATTEMPTS = 3
+#: RESUBMIT_DELAY_SECONDS of sigkill-resubmit (real seconds: the SIGKILL lands inside it); 0 elsewhere.
+RESUBMIT_DELAY_SECONDS = 3.0
 
 #: Events that need this run to reach its create call (impossible when Forbid skips the run).
 NEEDS_CREATE = frozenset(EVENTS) - {"none", "sigterm-lookup", "sigkill-random"}
+#: Events that resubmit after a failure seen while watching (WAIT=false cannot, and is refused with RESUBMIT_ON).
+NEEDS_WAIT = frozenset({"stockout", "preempted", "sigterm-attempt-2", "sigkill-resubmit"})
 #: Events whose moment is "while watching" (impossible with WAIT=false).
 NEEDS_WATCH = frozenset(
     {
@@ -44,12 +61,17 @@ NEEDS_WATCH = frozenset(
         "outage-then-rerun",
         "paused-watching",
         "cancelled-elsewhere",
+        "sigterm-attempt-2",
     }
 )
 #: Events after which the run must stop with its job cancelled or detached (so the job must outlive the signal).
-STOPS = frozenset({"sigterm-lookup", "sigterm-create", "sigterm-create-ambiguous", "sigterm-watching", "timeout"})
-#: Stops after which the pod may be replaced (a rerun with the same RUN_KEY) — they always make a job.
-RERUN_AFTER_STOP = frozenset({"sigterm-create", "sigterm-create-ambiguous", "sigterm-watching"})
+STOPS = frozenset(
+    {"sigterm-lookup", "sigterm-create", "sigterm-create-ambiguous", "sigterm-watching", "timeout", "sigterm-attempt-2"}
+)
+#: Stops after which the pod may be replaced (a rerun with the same RUN_KEY), as after a node drain.
+RERUN_AFTER_STOP = frozenset(
+    {"sigterm-lookup", "sigterm-create", "sigterm-create-ambiguous", "sigterm-watching", "sigterm-attempt-2"}
+)
 #: Events after which the harness itself ends the job (by forcing its state), so the job must not end by itself.
 FORCED_END = frozenset({"paused-watching", "cancelled-elsewhere"})
 
@@ -117,6 +139,9 @@ class Schedule:
     timeout_seconds: float
     apply_first: bool = False
     rerun_after_stop: bool = False
+    #: Capacity events: RESUBMIT_ON names the failure (with the fallback region), and the trouble is everywhere.
+    resubmit: bool = False
+    everywhere: bool = False
     faults: tuple[Fault, ...] = field(default=())
 
     @property
@@ -143,6 +168,20 @@ class Schedule:
     def reruns(self) -> bool:
         """Whether a second process with the same RUN_KEY follows the first one."""
         return self.event.startswith("sigkill") or self.event == "outage-then-rerun" or self.rerun_after_stop
+
+    @property
+    def capacity_kind(self) -> str | None:
+        """The emulator capacity rule's kind in the home region (None: no capacity trouble)."""
+        if self.event not in CAPACITY:
+            return None
+        return {"preempted": "preempted", "quota-resubmit": "quota"}.get(self.event, "stockout")
+
+    @property
+    def resubmit_on(self) -> str | None:
+        """VERTEX_LAUNCHER_RESUBMIT_ON of this schedule."""
+        if not self.resubmit:
+            return None
+        return {"preempted": "preempted", "quota-resubmit": "allocation-quota"}.get(self.event, "capacity")
 
     @property
     def blocked(self) -> bool:
@@ -184,6 +223,8 @@ class Schedule:
             extra = f" {self.signal}"
         if self.event == "restart-create":
             extra = " after-made" if self.apply_first else " before-made"
+        if self.event in CAPACITY:
+            extra += f" resubmit={'on' if self.resubmit else 'off'}" + (" everywhere" if self.everywhere else "")
         if self.rerun_after_stop:
             extra += " +rerun"
         return (
@@ -228,7 +269,9 @@ def generate(seed: int, index: int) -> Schedule:
     rng = random.Random(f"{seed}:{index}")
     event = EVENTS[index % len(EVENTS)]
     job_type: Literal["custom", "pipeline"] = rng.choice(("custom", "custom", "pipeline"))
-    wait = True if event in NEEDS_WATCH else rng.random() < 0.8
+    if event == "quota-resubmit":
+        job_type = "custom"  # a PipelineJob's create is never refused for its tasks' GPUs
+    wait = True if event in NEEDS_WATCH | NEEDS_WAIT else rng.random() < 0.8
     on_terminate: Literal["cancel", "detach"] = rng.choice(("cancel", "detach"))
     outcome: Literal["succeeded", "failed"] = rng.choice(("succeeded", "failed"))
     concurrency: Literal["Allow", "Forbid", "Replace"] = rng.choice(("Allow", "Forbid", "Replace"))
@@ -248,7 +291,9 @@ def generate(seed: int, index: int) -> Schedule:
     timeout_seconds = round(rng.uniform(1.5, 4.0), 2)
     apply_first = rng.random() < 0.5
     # The pod replaced after an eviction: cancel → the rerun reports the CANCELLED job; detach → it reattaches.
-    rerun_after_stop = event in RERUN_AFTER_STOP and rng.random() < 0.5
+    rerun_after_stop = event in RERUN_AFTER_STOP and (event == "sigterm-attempt-2" or rng.random() < 0.5)
+    resubmit = event in ("sigterm-attempt-2", "sigkill-resubmit") or (event in CAPACITY and rng.random() < 0.75)
+    everywhere = event in ("stockout", "preempted") and resubmit and rng.random() < 0.3
     kinds = rng.sample(FAULT_KINDS, k=rng.choice((0, 1, 2, 2, 3, 4)))
     faults = tuple(_fault(rng, kind, METHODS[job_type]) for kind in sorted(kinds))
     return Schedule(
@@ -268,5 +313,7 @@ def generate(seed: int, index: int) -> Schedule:
         timeout_seconds=timeout_seconds,
         apply_first=apply_first,
         rerun_after_stop=rerun_after_stop,
+        resubmit=resubmit,
+        everywhere=everywhere,
         faults=faults,
     )

@@ -77,7 +77,34 @@ def test_the_oracle_flags_a_second_job_and_a_wrong_exit_code() -> None:
     line = result_line("succeeded", 0, "j1", "JOB_STATE_FAILED")
     launch = Launch(role="run", exit_code=0, stdout=line, stderr="", wall_seconds=1.0, termination_message=line)
     invariants = {v.invariant for v in check(Observation(schedule=schedule, launches=[launch], jobs=jobs))}
-    assert invariants == {"one-job-per-run-key", "exit-code"}
+    assert invariants == {"job-count", "exit-code", "attempts"}
+
+
+def test_the_oracle_flags_two_attempts_of_a_run_active_at_once() -> None:
+    """A resumed run whose attempt 2 was created while attempt 1 still ran breaks the attempts invariant."""
+    schedule = next(s for s in (generate(1, i) for i in range(200)) if s.event == "stockout" and s.resubmit)
+    schedule = replace(schedule, everywhere=False, outcome="succeeded", earlier="none")
+    region = "projects/demo/locations"
+    line = result_line("succeeded", 0, f"{region}/europe-west4/customJobs/2", "JOB_STATE_SUCCEEDED")
+    launch = Launch(role="run", exit_code=0, stdout=line, stderr="", wall_seconds=1.0, termination_message=line)
+    base = {"vertex-launcher-run": schedule.run_key}
+    jobs = [
+        {
+            "name": f"{region}/europe-west4/customJobs/2",
+            "state": "JOB_STATE_SUCCEEDED",
+            "labels": base | {"vertex-launcher-attempt": "2"},
+            "create_time": "2026-01-01T00:00:10Z",
+            "end_time": "2026-01-01T00:01:00Z",
+        },
+        {
+            "name": f"{region}/us-central1/customJobs/1",
+            "state": "JOB_STATE_FAILED",
+            "labels": base | {"vertex-launcher-attempt": "1"},
+            "create_time": "2026-01-01T00:00:00Z",
+            "end_time": "2026-01-01T00:00:20Z",
+        },
+    ]
+    assert [v.invariant for v in check(Observation(schedule=schedule, launches=[launch], jobs=jobs))] == ["attempts"]
 
 
 @pytest.mark.timeout(900)

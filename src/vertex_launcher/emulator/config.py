@@ -8,6 +8,7 @@
      "time_scale": 1.0,
      "rules": [{"filter": "labels.team=a", "outcome": "failed", "run_seconds": 3}],
      "faults": [...], "principals": [...], "gpu_quota": {"NVIDIA_TESLA_T4": 4},
+     "capacity": [{"kind": "stockout", "region": "us-central1", "accelerator_type": "NVIDIA_TESLA_T4"}],
      "buckets": {"demo-bucket": ["job-sa@p.iam.gserviceaccount.com"], "shared": ["*"]},
      "rate_limit_per_minute": 600, "submission_limit_per_minute": 60, "rate_limit_retry_info": false,
      "require_auth": false, "project_number": "123456789012"}
@@ -104,6 +105,7 @@ class Settings:
     faults: list[dict[str, Any]] = field(default_factory=list)
     principals: list[dict[str, Any]] = field(default_factory=list)
     gpu_quota: dict[str, float] = field(default_factory=dict)
+    capacity: list[dict[str, Any]] = field(default_factory=list)
     buckets: dict[str, list[str]] = field(default_factory=dict)
     rate_limit_per_minute: int = 0
     submission_limit_per_minute: int = 0
@@ -123,6 +125,7 @@ _FILE_KEYS = {
     "faults",
     "principals",
     "gpu_quota",
+    "capacity",
     "buckets",
     "rate_limit_per_minute",
     "submission_limit_per_minute",
@@ -251,6 +254,7 @@ def _apply_file(settings: Settings, data: dict[str, Any]) -> None:
     settings.faults = list(data.get("faults", []))
     settings.principals = list(data.get("principals", []))
     settings.gpu_quota = {str(k).upper(): float(v) for k, v in data.get("gpu_quota", {}).items()}
+    settings.capacity = list(data.get("capacity", []))
     settings.buckets = data.get("buckets", {})
     settings.rate_limit_per_minute = data.get("rate_limit_per_minute", 0)
     settings.submission_limit_per_minute = data.get("submission_limit_per_minute", 0)

@@ -84,7 +84,8 @@ class Timeline:
     cancel_requested: float | None = None
     forced_state: str | None = None
     forced_at: float | None = None
-    #: Decided at creation: the job fails before it runs (e.g. a pipeline root it may not write) with this error.
+    #: Decided at creation: the error a FAILED end carries (a pipeline root it may not write, a stockout, a Spot
+    #: preemption) instead of the generic one.
     setup_error: tuple[int, str] | None = None
 
     def natural(self, t: float) -> Snapshot:

@@ -22,7 +22,7 @@ from google.cloud.aiplatform_v1.types import job_service, pipeline_service
 from google.protobuf import empty_pb2
 from google.protobuf.message import Message
 
-from vertex_launcher.emulator import filters, persist, pipeline_run, validation
+from vertex_launcher.emulator import capacity, filters, persist, pipeline_run, validation
 from vertex_launcher.emulator.config import ConfigError, Defaults, JobRule, Settings, check_limit
 from vertex_launcher.emulator.errors import CRUD, SUBMISSION, ApiError, RateQuota, invalid, rate_limited
 from vertex_launcher.emulator.faults import FaultRule, FaultSet
@@ -100,6 +100,7 @@ class Api:
         self.faults = FaultSet(SERVED)
         self.iam = Iam(require_auth=settings.require_auth)
         self.gpu_quota: dict[str, float] = {}
+        self.capacity: list[capacity.CapacityRule] = []
         self.buckets: dict[str, list[str]] = {}
         self.rate_limit_per_minute = 0
         self.submission_limit_per_minute = 0
@@ -123,6 +124,7 @@ class Api:
             "faults": s.faults,
             "principals": s.principals,
             "gpu_quota": s.gpu_quota,
+            "capacity": s.capacity,
             "buckets": s.buckets,
             "rate_limit_per_minute": s.rate_limit_per_minute,
             "submission_limit_per_minute": s.submission_limit_per_minute,
@@ -139,6 +141,7 @@ class Api:
             "faults": self.faults.to_json(),
             "principals": self.iam.to_json(),
             "gpu_quota": self.gpu_quota,
+            "capacity": [rule.to_json() for rule in self.capacity],
             "buckets": self.buckets,
             "rate_limit_per_minute": self.rate_limit_per_minute,
             "submission_limit_per_minute": self.submission_limit_per_minute,
@@ -158,6 +161,7 @@ class Api:
             faults.load_json(list(data.get("faults", [])))
             iam = Iam(require_auth=bool(data.get("require_auth", False)))
             iam.set_principals(list(data.get("principals", [])))
+            rules_of_capacity = [capacity.CapacityRule.from_json(item) for item in data.get("capacity", [])]
         except (TypeError, ValueError) as exc:
             raise ConfigError(str(exc)) from exc
         buckets = _buckets(data.get("buckets", {}))
@@ -173,6 +177,7 @@ class Api:
             raise ConfigError(msg)
         self.defaults, self.rules, self.faults, self.iam = defaults, rules, faults, iam
         self.gpu_quota = {str(k).upper(): float(v) for k, v in data.get("gpu_quota", {}).items()}
+        self.capacity = rules_of_capacity
         self.buckets = buckets
         self.rate_limit_per_minute, self.submission_limit_per_minute = crud, submissions
         self.rate_limit_retry_info = retry_info
@@ -182,7 +187,7 @@ class Api:
     def configure(self, data: dict[str, Any]) -> dict[str, Any]:
         """``POST /_emulator/config``: change some settings; the others keep their value.
 
-        Keys: the Defaults fields, time_scale, rules, gpu_quota, buckets, rate_limit_per_minute,
+        Keys: the Defaults fields, time_scale, rules, gpu_quota, capacity, buckets, rate_limit_per_minute,
         submission_limit_per_minute, rate_limit_retry_info, require_auth.
         """
         with self.lock:
@@ -192,6 +197,7 @@ class Api:
                 "time_scale",
                 "rules",
                 "gpu_quota",
+                "capacity",
                 "buckets",
                 "rate_limit_per_minute",
                 "submission_limit_per_minute",
@@ -260,6 +266,8 @@ class Api:
             "state": view.state,
             "labels": dict(job.labels),
             "create_time": now_rfc3339(self.clock.wall(record.timeline.created)),
+            "start_time": job.start_time.ToJsonString() if job.HasField("start_time") else None,
+            "end_time": job.end_time.ToJsonString() if job.HasField("end_time") else None,
         }
 
     def jobs(self) -> list[dict[str, Any]]:
@@ -421,10 +429,14 @@ class Api:
             job.ClearField(output_only)
         job_id = ""
         setup_error = None
+        region = parent.split("/")[3]
+        trouble = capacity.decide(job, region, self.capacity)
         if kind is CUSTOM:
             validation.validate_custom_job(job)
             self.iam.authorize_act_as(principal, job.job_spec.service_account)
             validation.check_gpu_quota(job, self.gpu_quota)
+            if trouble == "quota":
+                raise capacity.quota_refusal(job)
         else:
             job_id = request.pipeline_job_id
             job.ClearField("job_detail")
@@ -439,6 +451,17 @@ class Api:
         if setup_error is not None:  # fails right after QUEUED, whatever labels or rules say
             timeline.pending = timeline.run = 0.0
             timeline.outcome, timeline.setup_error = "FAILED", setup_error
+        elif trouble == "stockout":  # never gets its machines: FAILED after PENDING, never RUNNING
+            timeline.run = 0.0
+            timeline.outcome = "FAILED"
+            timeline.setup_error = (capacity.RESOURCE_EXHAUSTED, capacity.stockout_message(region))
+        elif trouble == "preempted":  # runs, then loses its Spot VMs for good
+            timeline.outcome = "FAILED"
+            timeline.setup_error = (capacity.RESOURCE_EXHAUSTED, capacity.preempted_message())
+        elif trouble == "quota":  # a PipelineJob: its task's CustomJob is refused, so the run fails at once
+            timeline.pending = timeline.run = 0.0
+            timeline.outcome = "FAILED"
+            timeline.setup_error = (capacity.RESOURCE_EXHAUSTED, capacity.quota_refusal(job).message)
         record = self.store.add(kind, parent, job, timeline, job_id=job_id or None)
         self.save()
         return self.store.view(record)
