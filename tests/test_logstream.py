@@ -419,3 +419,17 @@ def test_finish_without_a_known_job_leaves_the_result_alone() -> None:
     streamer, _ = _streamer(FakeSource([]))
     result = RunResult(Outcome.SKIPPED, ExitCode.OK)
     assert streamer.finish(result) is result
+
+
+def test_the_next_attempts_job_is_streamed_too() -> None:
+    """A resubmitted run has a second job: its entries are read from its start, the first job's stay in the read."""
+    source = FakeSource(_now_entries(1))
+    streamer, printed = _streamer(source)
+    _observed_start(streamer, _fresh())
+    second = f"{JOB.rsplit('/', 1)[0]}/456"
+    streamer.start(second)
+    source.add(*_now_entries(2, job_id="456"))
+    _wait_for(lambda: len(printed) == 3)
+    streamer.finish(_ended(second))
+    assert custom_job_clause("456") in source.filters[-1]
+    assert custom_job_clause(JOB.rsplit("/", 1)[-1]) in source.filters[-1]

@@ -342,9 +342,16 @@ class LogStreamer:
         return _ObservedBackend(backend, self._see)
 
     def start(self, job_name: str) -> None:
-        """The run's job is known: start reading its entries (once; later calls only add pipeline tasks)."""
+        """The run's job is known: start reading its entries.
+
+        A later job (the run's next attempt) is added to the same read, from its start; the same job again changes
+        nothing.
+        """
         with self._lock:
-            if self._job is not None or self._closed or self._clock.stop_reason is not None:
+            if self._job == job_name or self._closed or self._clock.stop_reason is not None:
+                return
+            if self._job is not None:
+                self._follow_next_attempt(job_name)
                 return
             self._job = job_name
             view = self._views.get(job_name)
@@ -366,6 +373,19 @@ class LogStreamer:
         )
         self._thread = threading.Thread(target=self._run, name="vertex-launcher-logstream", daemon=True)
         self._thread.start()
+
+    def _follow_next_attempt(self, job_name: str) -> None:
+        """With the lock held: read the next attempt's entries too (the earlier attempt's stay in the read)."""
+        self._job = job_name
+        view = self._views.get(job_name)
+        since = (_parse_time(view.create_time) if view is not None else None) or self._clock.now()
+        job_id = job_name.rsplit("/", 1)[-1]
+        clause = custom_job_clause(job_id) if self._kind == "custom" else pipeline_clause(job_id)
+        self._window.add_clause(clause, since)
+        if view is not None:
+            self._add_tasks(view, since)
+        self._wake.set()
+        log.info("streaming the next attempt's logs too", job=job_name, streamed_from=rfc3339(since))
 
     def finish(self, result: RunResult) -> RunResult:
         """After the watch: drain (unless stopped), stop, and add ``vertex_logs`` to the result's details."""
